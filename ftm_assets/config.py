@@ -1,0 +1,69 @@
+"""Settings read from the environment, in one place.
+
+Nothing here runs at import time: call :func:`load_settings` where settings are needed.
+Every variable is listed in the README's settings table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_LLM_BASE_URL = "https://api.x.ai/v1"
+DEFAULT_LLM_MODEL = "grok-3-mini"
+DEFAULT_API_KEY_ENV = "XAI_API_KEY"
+
+
+@dataclass(frozen=True)
+class FtmSettings:
+    home: Path
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
+    embedding_model: str | None = None  # None -> the bundled all-MiniLM-L6-v2
+    device: str = "auto"
+    embed_batch_size: int = 256
+    transcripts_uri: str | None = None
+    llm_base_url: str = DEFAULT_LLM_BASE_URL
+    llm_model: str = DEFAULT_LLM_MODEL
+    llm_api_key_env: str = DEFAULT_API_KEY_ENV
+    llm_max_concurrency: int = 8
+    llm_privacy: str = "sentences"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    def llm_api_key(self) -> str | None:
+        """The LLM key from the environment, or None (offline extractive mode)."""
+        return os.environ.get(self.llm_api_key_env) or None
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def load_settings() -> FtmSettings:
+    home = Path(os.environ.get("FTM_HOME") or Path.home() / ".ftm").expanduser().resolve()
+    return FtmSettings(
+        home=home,
+        database_url=os.environ.get("FTM_DATABASE_URL") or None,
+        embedding_model=os.environ.get("FTM_EMBEDDING_MODEL") or None,
+        device=os.environ.get("FTM_DEVICE", "auto"),
+        embed_batch_size=_int_env("FTM_EMBED_BATCH_SIZE", 256),
+        transcripts_uri=os.environ.get("FTM_TRANSCRIPTS_URI") or None,
+        llm_base_url=os.environ.get("FTM_LLM_BASE_URL", DEFAULT_LLM_BASE_URL),
+        llm_model=os.environ.get("FTM_LLM_MODEL", DEFAULT_LLM_MODEL),
+        llm_api_key_env=os.environ.get("FTM_LLM_API_KEY_ENV", DEFAULT_API_KEY_ENV),
+        llm_max_concurrency=_int_env("FTM_LLM_MAX_CONCURRENCY", 8),
+        llm_privacy=os.environ.get("FTM_LLM_PRIVACY", "sentences"),
+    )

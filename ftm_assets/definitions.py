@@ -1,0 +1,55 @@
+"""The one Dagster entry point: assets, resources, IO manager, jobs and the in-process executor.
+
+Every step of every run (UI materializations, backfills, schedule and sensor runs) executes in one
+process, so the embedding model is loaded once per run and shared by all firms (findings §3).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
+from ftm_assets.defs.partitions import call_partitions, quarter_partitions
+from ftm_assets.defs.resources import (
+    EmbeddingModelResource,
+    LlmResource,
+    TranscriptSourceResource,
+    WarehouseResource,
+)
+from ftm_assets.defs.themes_asset import THEMES, themes
+from ftm_assets.warehouse.io_manager import WarehouseIOManager
+
+FIRM_JOB = "quarter_firms_job"
+THEMES_JOB = "quarter_themes_job"
+
+quarter_firms_job = dg.define_asset_job(
+    FIRM_JOB,
+    selection=dg.AssetSelection.assets(*FIRM_ASSET_KEYS),
+    partitions_def=call_partitions,
+    description="All firm-level assets of the selected firm partitions, in one run.",
+)
+quarter_themes_job = dg.define_asset_job(
+    THEMES_JOB,
+    selection=dg.AssetSelection.assets(THEMES),
+    partitions_def=quarter_partitions,
+    description="Cross-firm themes of one quarter.",
+)
+
+
+def build_resources() -> dict:
+    warehouse = WarehouseResource()
+    return {
+        "embedding_model": EmbeddingModelResource(),
+        "warehouse": warehouse,
+        "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
+        "llm": LlmResource(),
+        "transcripts": TranscriptSourceResource(),
+    }
+
+
+defs = dg.Definitions(
+    assets=[firm_pipeline, themes],
+    jobs=[quarter_firms_job, quarter_themes_job],
+    resources=build_resources(),
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,184 @@
+"""The three firm-level assets in ONE op (dagster-findings §0.2, §2.5, §10).
+
+``sentence_embeddings``, ``firm_topics`` and ``topic_summaries`` are partitioned by quarter x firm
+and computed by a single multi-asset with a single-run backfill policy: a whole quarter is one run
+with one model load. The op loops over the run's firms through :class:`FirmStage`; each firm is
+committed in its own transaction and reported with per-partition ``AssetMaterialization`` events
+(not an IO-managed ``Output``, which would mark every firm of the range materialized). Firms that
+fail are collected and the op raises ``dg.Failure`` at the end naming them, so in the UI exactly
+those firm partitions show as failed and "backfill failed" re-targets only them.
+
+A firm in the run's range that has no call in that quarter (ranges follow firm insertion order)
+is reported as a no-op materialization with ``has_call: false``: "missing" in the UI then means
+"not processed yet" and "failed" means a real failure.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+
+import dagster as dg
+
+from ftm_assets.defs.partitions import call_key, call_partitions, split_call_key
+from ftm_assets.defs.resources import (
+    EmbeddingModelResource,
+    LlmResource,
+    TranscriptSourceResource,
+    WarehouseResource,
+)
+from ftm_assets.modeling.settings import FirmTopicSettings
+from ftm_assets.stages.firms import FAILED, SKIPPED, FirmOutcome, FirmStage, FirmStageSettings, StopRequested
+from ftm_assets.warehouse.schema import build_vector_indexes, drop_vector_indexes
+
+SENTENCE_EMBEDDINGS = dg.AssetKey("sentence_embeddings")
+FIRM_TOPICS = dg.AssetKey("firm_topics")
+TOPIC_SUMMARIES = dg.AssetKey("topic_summaries")
+FIRM_ASSET_KEYS = (SENTENCE_EMBEDDINGS, FIRM_TOPICS, TOPIC_SUMMARIES)
+GROUP = "firms"
+
+
+class FirmRunConfig(dg.Config):
+    """Per-run settings of the firm stage (defaults are the documented evidence-based choices)."""
+
+    recompute: bool = False  # recompute firms whose stored rows are already current
+    chunk_firms: int = 64  # firms whose sentences are embedded in one encode call
+    max_pending_firms: int = 16  # firms allowed to wait for LLM summaries
+    min_sentences: int = 30
+    min_cluster_size: int = 8
+    cluster_backend: str = "hdbscan"
+    outlier_policy: str = "reduce"
+    outlier_threshold: float = 0.3
+    defer_index_min_firms: int = 200  # drop HNSW indexes first when at least this many firms are loaded
+
+    def stage_settings(self) -> FirmStageSettings:
+        return FirmStageSettings(
+            topics=FirmTopicSettings(
+                min_sentences=self.min_sentences,
+                min_cluster_size=self.min_cluster_size,
+                cluster_backend=self.cluster_backend,
+                outlier_policy=self.outlier_policy,
+                outlier_threshold=self.outlier_threshold,
+            ),
+            chunk_firms=self.chunk_firms,
+            max_pending_firms=self.max_pending_firms,
+            recompute=self.recompute,
+        )
+
+
+def _metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int) -> dict:
+    s, t = outcome.stats, outcome.timings
+    common: dict = {"has_call": True, "status": "unchanged (skipped)" if outcome.status == SKIPPED else "computed"}
+    if key == SENTENCE_EMBEDDINGS:
+        return {**common, "sentences": s.get("sentences", 0), "embedding_model": encoder_id,
+                "embedding_dim": dim, "embed_seconds": round(t.get("embed", 0.0), 3)}
+    if key == FIRM_TOPICS:
+        return {**common, "topics": s.get("topics", 0), "outlier_share": float(s.get("outlier_share") or 0.0),
+                "topic_outcome": s.get("topic_outcome", ""), "topic_seconds": round(t.get("topics", 0.0), 3)}
+    return {**common, "topics_summarized": s.get("topics", 0), "summary_source": s.get("summary_source", ""),
+            "fallback_reasons": ", ".join(s.get("fallback_reasons", [])) or "none",
+            "prompt_tokens": s.get("prompt_tokens", 0), "completion_tokens": s.get("completion_tokens", 0),
+            "llm_calls": s.get("llm_calls", 0), "llm_wait_seconds": round(t.get("llm_wait", 0.0), 3),
+            "db_write_seconds": round(t.get("db_write", 0.0), 3)}
+
+
+class _StopFlag:
+    """Set by SIGTERM: the stage finishes or rolls back the current firm, then stops."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous = None
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, lambda *_: self.event.set())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(SENTENCE_EMBEDDINGS, partitions_def=call_partitions, skippable=True, group_name=GROUP,
+                     kinds={"pytorch", "postgres"},
+                     description="Sentences of a firm's call with their embeddings (table `sentences`)."),
+        dg.AssetSpec(FIRM_TOPICS, partitions_def=call_partitions, skippable=True, deps=[SENTENCE_EMBEDDINGS],
+                     group_name=GROUP, kinds={"bertopic", "postgres"},
+                     description="BERTopic topics of a firm's call (table `topics`, `sentences.topic_id`)."),
+        dg.AssetSpec(TOPIC_SUMMARIES, partitions_def=call_partitions, skippable=True, deps=[FIRM_TOPICS],
+                     group_name=GROUP, kinds={"openai", "pgvector"},
+                     description="LLM (or extractive) summary of each firm topic, embedded (table `topics`)."),
+    ],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+    pool="gpu",
+)
+def firm_pipeline(
+    context: dg.AssetExecutionContext,
+    config: FirmRunConfig,
+    embedding_model: EmbeddingModelResource,
+    warehouse: WarehouseResource,
+    llm: LlmResource,
+    transcripts: TranscriptSourceResource,
+) -> Iterator[dg.AssetMaterialization]:
+    selected = [k for k in FIRM_ASSET_KEYS if k in context.selected_asset_keys]
+    by_quarter: dict[str, list[str]] = defaultdict(list)
+    for pk in context.partition_keys:
+        firm, quarter = split_call_key(pk)
+        by_quarter[quarter].append(firm)
+
+    encoder = embedding_model.encoder
+    warehouse.ensure_schema(encoder.dim, encoder.model_id)
+    source = transcripts.source()
+    present = set(source.list_calls())
+    settings = config.stage_settings()
+    failed: dict[str, str] = {}
+    n_firms = sum(len(v) for v in by_quarter.values())
+    if n_firms >= config.defer_index_min_firms:
+        with warehouse.connect() as conn:
+            drop_vector_indexes(conn)
+        context.log.info(f"{n_firms} firms: HNSW indexes dropped, rebuilt once after the load")
+
+    stage = FirmStage(encoder, llm.summarizer, warehouse.url(), settings, run_id=context.run_id)
+    try:
+        with _StopFlag() as stop:
+            stage.should_stop = stop.event.is_set
+            for quarter, firms in sorted(by_quarter.items()):
+                with_call = [f for f in firms if (f, quarter) in present]
+                for firm in firms:
+                    if (firm, quarter) not in present:
+                        for key in selected:
+                            yield dg.AssetMaterialization(key, partition=str(call_key(firm, quarter)),
+                                                          metadata={"has_call": False})
+                context.log.info(f"quarter {quarter}: {len(with_call)} firms with a call, "
+                                 f"{len(firms) - len(with_call)} without")
+                for outcome in stage.run(source.iter_calls(quarter, with_call)):
+                    if outcome.status == FAILED:
+                        failed[str(call_key(outcome.firm_id, outcome.quarter))] = outcome.error or "failed"
+                        context.log.error(outcome.error)
+                        continue
+                    for key in selected:
+                        yield dg.AssetMaterialization(
+                            key, partition=str(call_key(outcome.firm_id, outcome.quarter)),
+                            metadata=_metadata(outcome, key, encoder.model_id, encoder.dim),
+                        )
+    except StopRequested as exc:
+        raise dg.Failure(description=f"run stopped by SIGTERM: {exc}; committed firms stay materialized, "
+                                     f"re-run the quarter or `retry_failed_firms` to finish it") from exc
+    finally:
+        stage.close()
+        with warehouse.connect() as conn:
+            built = build_vector_indexes(conn, warehouse.hnsw)
+        if built:
+            context.log.info(f"built HNSW indexes: {', '.join(built)}")
+
+    if failed:
+        names = ", ".join(sorted(failed))
+        raise dg.Failure(
+            description=f"{len(failed)} firm partition(s) failed: {names}",
+            metadata={"failed_firms": dg.MetadataValue.json(failed)},
+        )

@@ -1,0 +1,169 @@
+"""Launch a quarter in-process on the persistent instance (used by ``ftm demo``, tests and bench).
+
+The same Definitions the UI shows are executed: the firm-level job over ONE range of firm
+partitions of the quarter, then the quarter's themes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from ftm_assets.config import load_settings
+from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key
+from ftm_assets.defs.resources import demo_corpus_path
+from ftm_assets.modeling.types import parse_quarter
+from ftm_assets.sources.schema import validate_firm_id
+from ftm_assets.warehouse.database import connect, mask_url, resolve_database_url
+from ftm_assets.warehouse.quarter_rows import table_counts
+
+STAGE_METADATA = {
+    "embed": ("sentence_embeddings", "embed_seconds"),
+    "topics": ("firm_topics", "topic_seconds"),
+    "llm_wait": ("topic_summaries", "llm_wait_seconds"),
+    "db_write": ("topic_summaries", "db_write_seconds"),
+}
+
+
+def register_firms(instance: dg.DagsterInstance, firm_ids: list[str]) -> list[str]:
+    """Add unseen firms as dynamic partitions (sorted, so ranges are stable); returns the new ones."""
+    known = set(instance.get_dynamic_partitions(FIRM_DIM))
+    new = sorted(f for f in set(firm_ids) if f not in known)
+    if new:
+        instance.add_dynamic_partitions(FIRM_DIM, new)
+    return new
+
+
+def ordered_firms(instance: dg.DagsterInstance, firm_ids: set[str]) -> list[str]:
+    """``firm_ids`` in partition insertion order (the order Dagster ranges follow)."""
+    return [f for f in instance.get_dynamic_partitions(FIRM_DIM) if f in firm_ids]
+
+
+def resolve_quarter(calls: list[tuple[str, str]], quarter: str | None, source: str) -> str:
+    quarters = sorted({q for _, q in calls})
+    if quarter:
+        parse_quarter(quarter)
+        if quarter not in quarters:
+            raise ValueError(f"quarter {quarter} has no calls in {source} (quarters present: {', '.join(quarters)})")
+        return quarter
+    if len(quarters) != 1:
+        raise ValueError(f"{source} holds several quarters ({', '.join(quarters)}): pass --quarter")
+    return quarters[0]
+
+
+def run_quarter(
+    transcripts: str | None = None,
+    quarter: str | None = None,
+    *,
+    demo_firms: int = 12,
+    recompute: bool = False,
+    instance: dg.DagsterInstance | None = None,
+) -> dict:
+    """Run the firm stage and themes for one quarter; returns the demo's JSON report."""
+    from ftm_assets.definitions import FIRM_JOB, THEMES_JOB, defs
+    from ftm_assets.instance import prepare_instance
+    from ftm_assets.sources.open import open_source
+
+    settings = load_settings()
+    uri = transcripts or settings.transcripts_uri
+    if uri is None:
+        from ftm_assets.sources.demo import write_demo_corpus
+
+        path = demo_corpus_path(settings.home)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_demo_corpus(path, n_firms=demo_firms)
+        uri = str(path)
+    if not uri.startswith("s3://"):
+        uri = str(Path(uri).expanduser().resolve())
+    calls = open_source(uri).list_calls()
+    quarter = resolve_quarter(calls, quarter, uri)
+    firms_in_quarter = sorted({f for f, q in calls if q == quarter})
+    invalid = {f: validate_firm_id(f) for f in firms_in_quarter if validate_firm_id(f)}
+    valid = [f for f in firms_in_quarter if f not in invalid]
+
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    if instance is None:
+        prepare_instance(settings)
+        instance = dg.DagsterInstance.get()
+    register_firms(instance, valid)
+    run_config = {
+        "resources": {"transcripts": {"config": {"uri": uri}}},
+        "ops": {"firm_pipeline": {"config": {"recompute": recompute}}},
+    }
+    failed: dict[str, str] = dict(invalid)
+    firm_run_id = None
+    if valid:
+        t0 = time.perf_counter()
+        result = defs.get_job_def(FIRM_JOB).execute_in_process(
+            instance=instance,
+            tags=quarter_range_tags(quarter, ordered_firms(instance, set(valid))),
+            run_config=run_config,
+            raise_on_error=False,
+        )
+        timings["firm_run_total"] = time.perf_counter() - t0
+        firm_run_id = result.run_id
+        for stage, (asset, field) in STAGE_METADATA.items():
+            timings[f"firms.{stage}"] = _sum_metadata(result, asset, field)
+        failed.update(_failed_firms(result))
+    t0 = time.perf_counter()
+    themes_result = defs.get_job_def(THEMES_JOB).execute_in_process(
+        instance=instance,
+        partition_key=quarter_to_key(quarter),
+        run_config={"resources": {"transcripts": {"config": {"uri": uri}}}},
+        raise_on_error=False,
+    )
+    timings["themes_run_total"] = time.perf_counter() - t0
+    if not themes_result.success:
+        failed["__themes__"] = "themes run failed (see the Dagster run log)"
+    timings["total"] = time.perf_counter() - t_all
+
+    url = resolve_database_url(settings.database_url, settings.pgdata)
+    with connect(url) as conn:
+        counts = table_counts(conn, quarter)
+        llm = conn.execute(
+            "SELECT coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0),"
+            " array_agg(DISTINCT summary_source) FROM firms WHERE quarter = %s", (quarter,)
+        ).fetchone()
+    return {
+        "quarter": quarter,
+        "transcripts": uri,
+        "firms": len(firms_in_quarter),
+        "failed_firms": sorted(f for f in failed if f != "__themes__") + (["__themes__"] if "__themes__" in failed else []),
+        "failure_reasons": failed,
+        "sentences": counts["sentences"],
+        "topics": counts["topics"],
+        "themes": counts["themes"],
+        "topics_in_themes": counts["topic_themes"],
+        "firms_stored": counts["firms"],
+        "summary_sources": sorted(s for s in (llm[2] or []) if s),
+        "prompt_tokens": int(llm[0]),
+        "completion_tokens": int(llm[1]),
+        "database_url": mask_url(url),
+        "dagster_home": str(instance.root_directory) if hasattr(instance, "root_directory") else None,
+        "firm_run_id": firm_run_id,
+        "themes_run_id": themes_result.run_id,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+def _sum_metadata(result, asset: str, field: str) -> float:
+    total = 0.0
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        if mat and mat.asset_key.to_user_string() == asset and field in mat.metadata:
+            total += float(mat.metadata[field].value or 0.0)
+    return total
+
+
+def _failed_firms(result) -> dict[str, str]:
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            md = (data.user_failure_data.metadata if data and data.user_failure_data else {}) or {}
+            if "failed_firms" in md:
+                return {k.split("|")[0]: v for k, v in md["failed_firms"].value.items()}
+            return {"__firm_run__": data.error.message if data and data.error else "firm run failed"}
+    return {}

@@ -1,0 +1,164 @@
+"""Dagster resources: the embedding model, the warehouse, the LLM and the transcript source.
+
+Each is a thin ``ConfigurableResource`` over the framework-free code. Heavy state (the model, the
+LLM event loop) is created in ``setup_for_execution``, which the in-process executor calls once per
+run (findings §3.2): one model load per run, never one per firm. Secrets are never config values
+shown in the UI: the database URL and the LLM key are read from the environment when a run starts
+(``FTM_DATABASE_URL``; ``XAI_API_KEY`` or the variable named by ``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from ftm_assets.config import load_settings
+from ftm_assets.llm.client import TopicSummarizer
+from ftm_assets.llm.settings import LlmSettings
+from ftm_assets.modeling.embedding import SentenceEncoder
+from ftm_assets.warehouse.database import connect, resolve_database_url
+from ftm_assets.warehouse.schema import HnswSettings, migrate
+
+
+class EmbeddingModelResource(dg.ConfigurableResource):
+    """A SentenceTransformer loaded once per run; ``model`` empty = bundled all-MiniLM-L6-v2."""
+
+    model: str | None = None
+    device: str = "auto"
+    batch_size: int = 256
+
+    _encoder: SentenceEncoder | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        settings = load_settings()
+        model = self.model or settings.embedding_model
+        self._encoder = SentenceEncoder.load(model, self.device or settings.device, self.batch_size)
+        if context.log:
+            context.log.info(f"embedding model {self._encoder.model_id} loaded on {self._encoder.device}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._encoder is not None and self._encoder.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+        self._encoder = None
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        if self._encoder is None:
+            raise RuntimeError("embedding model not loaded: the resource was not set up for this run")
+        return self._encoder
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The FTM PostgreSQL + pgvector database.
+
+    ``database_url`` is normally left empty: the URL comes from ``FTM_DATABASE_URL`` at run time, or
+    the embedded server under ``$FTM_HOME/pgdata`` is started.
+    """
+
+    database_url: str | None = None
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 40
+    maintenance_work_mem: str = "1GB"
+
+    _url: str | None = PrivateAttr(default=None)
+
+    def url(self) -> str:
+        if self._url is None:
+            settings = load_settings()
+            self._url = resolve_database_url(self.database_url or settings.database_url, settings.pgdata)
+        return self._url
+
+    def ensure_schema(self, embedding_dim: int, model_id: str = "") -> None:
+        migrate(self.url(), embedding_dim, model_id)
+
+    def connect(self, autocommit: bool = True):
+        return connect(self.url(), autocommit=autocommit)
+
+    @property
+    def hnsw(self) -> HnswSettings:
+        return HnswSettings(self.hnsw_m, self.hnsw_ef_construction, self.hnsw_ef_search, self.maintenance_work_mem)
+
+
+class LlmResource(dg.ConfigurableResource):
+    """OpenAI-compatible chat endpoint (xAI by default). No key in the environment -> offline
+    extractive summaries, flagged ``summary_source = extractive`` with reason ``no_api_key``."""
+
+    base_url: str | None = None  # None -> FTM_LLM_BASE_URL, else https://api.x.ai/v1
+    model: str | None = None  # None -> FTM_LLM_MODEL, else the default model
+    api_key_env: str | None = None  # name of the variable holding the key; None -> XAI_API_KEY
+    max_concurrency: int | None = None  # None -> FTM_LLM_MAX_CONCURRENCY, else 8
+    max_retries: int = 4
+    timeout_s: float = 30.0
+    max_tokens: int = 220
+    temperature: float = 0.2
+    privacy: str | None = None  # "sentences" | "keywords": what leaves the box; None -> FTM_LLM_PRIVACY
+
+    _summarizer: TopicSummarizer | None = PrivateAttr(default=None)
+
+    def llm_settings(self) -> LlmSettings:
+        env = load_settings()
+        key_env = self.api_key_env or env.llm_api_key_env
+        return LlmSettings(
+            base_url=self.base_url or env.llm_base_url,
+            model=self.model or env.llm_model,
+            api_key=os.environ.get(key_env) or None,
+            max_concurrency=self.max_concurrency or env.llm_max_concurrency,
+            max_retries=self.max_retries,
+            timeout_s=self.timeout_s,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            privacy=self.privacy or env.llm_privacy,
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._summarizer = TopicSummarizer(self.llm_settings())
+        self._summarizer.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._summarizer is not None:
+            self._summarizer.close()
+        self._summarizer = None
+
+    @property
+    def summarizer(self) -> TopicSummarizer:
+        if self._summarizer is None:
+            raise RuntimeError("LLM resource not set up for this run")
+        return self._summarizer
+
+
+class TranscriptSourceResource(dg.ConfigurableResource):
+    """Where calls are read: a Parquet/CSV file, a folder of them, or ``s3://bucket/prefix`` (read
+    with dagster-aws's ``S3Resource``). Empty ``uri`` -> ``FTM_TRANSCRIPTS_URI``, else the demo
+    calls under ``$FTM_HOME/demo``."""
+
+    uri: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    def resolved_uri(self) -> str:
+        settings = load_settings()
+        uri = self.uri or settings.transcripts_uri
+        if uri:
+            return uri
+        return str(demo_corpus_path(settings.home))
+
+    def source(self):
+        from ftm_assets.sources.open import open_source
+
+        uri = self.resolved_uri()
+        client = None
+        if uri.startswith("s3://"):
+            from dagster_aws.s3 import S3Resource
+
+            client = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region).get_client()
+        return open_source(uri, s3_client=client)
+
+
+def demo_corpus_path(home: Path) -> Path:
+    return Path(home) / "demo" / "demo_calls.parquet"

@@ -1,0 +1,87 @@
+"""The quarter-level ``themes`` asset: cross-firm themes from all topic summaries of a quarter.
+
+Partitioned by quarter; its input ``topic_summaries`` (quarter x firm) is mapped to the quarter
+automatically (``MultiToSingleDimensionPartitionMapping``) and loaded by the warehouse IO manager,
+which also stores the output. It runs after the quarter's firm run even when a few firms failed
+(the sensor launches it), and records coverage: firms included / firms with a call.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ftm_assets.defs.firm_assets import TOPIC_SUMMARIES
+from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
+from ftm_assets.defs.resources import EmbeddingModelResource, LlmResource, TranscriptSourceResource
+from ftm_assets.modeling.settings import ThemeSettings
+from ftm_assets.stages.themes import build_themes
+from ftm_assets.warehouse.quarter_rows import QuarterTopics
+
+THEMES = dg.AssetKey("themes")
+
+
+class ThemeConfig(dg.Config):
+    method: str = ThemeSettings.method
+    min_cluster_size: int = ThemeSettings.min_cluster_size
+    min_firms: int = ThemeSettings.min_firms
+    max_firm_share: float = ThemeSettings.max_firm_share
+
+    def settings(self) -> ThemeSettings:
+        return ThemeSettings(method=self.method, min_cluster_size=self.min_cluster_size,
+                             min_firms=self.min_firms, max_firm_share=self.max_firm_share)
+
+
+def themes_markdown(result) -> str:
+    lines = ["| # | theme | firms | topics | keywords |", "|---|---|---|---|---|"]
+    for t in result.themes:
+        name = t.name.replace("|", "/")
+        lines.append(f"| {t.theme_local_id} | {name} | {t.n_firms} | {t.n_topics} | {', '.join(t.keywords[:5])} |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=quarter_partitions,
+    ins={"topic_summaries": dg.AssetIn(key=TOPIC_SUMMARIES, input_manager_key="warehouse_io_manager")},
+    io_manager_key="warehouse_io_manager",
+    group_name="quarter",
+    kinds={"hdbscan", "openai", "pgvector"},
+    description="Cross-firm themes of a quarter (tables `themes`, `topic_themes`).",
+)
+def themes(
+    context: dg.AssetExecutionContext,
+    config: ThemeConfig,
+    topic_summaries: QuarterTopics,
+    embedding_model: EmbeddingModelResource,
+    llm: LlmResource,
+    transcripts: TranscriptSourceResource,
+) -> dg.Output:
+    quarter = key_to_quarter(context.partition_key)
+    try:
+        expected = sum(1 for _, q in transcripts.source().list_calls() if q == quarter)
+    except Exception as exc:  # coverage is informative; the themes are still built
+        context.log.warning(f"quarter {quarter}: could not count expected firms: {exc}")
+        expected = None
+    result = build_themes(topic_summaries, embedding_model.encoder, llm.summarizer, config.settings(),
+                          n_firms_expected=expected)
+    sources = sorted({t.source for t in result.themes}) or ["none"]
+    return dg.Output(
+        result,
+        metadata={
+            "quarter": quarter,
+            "themes": len(result.themes),
+            "topics_in": result.n_topics_in,
+            "topics_assigned": sum(t.n_topics for t in result.themes),
+            "firms_included": result.n_firms_included,
+            "firms_expected": expected if expected is not None else -1,
+            "firms_covered_by_themes": len({f for t in result.themes for f in _firms_of(t, topic_summaries)}),
+            "theme_text_source": ", ".join(sources),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "themes_table": dg.MetadataValue.md(themes_markdown(result)),
+        },
+    )
+
+
+def _firms_of(theme, quarter_topics: QuarterTopics) -> set[str]:
+    firm_of = {t.topic_id: t.firm_id for t in quarter_topics.topics}
+    return {firm_of[i] for i in theme.member_topic_ids if i in firm_of}

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real embedded PostgreSQL + pgvector server, a fresh database per test, the
+real embedding model, and an isolated FTM_HOME."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "earnings21"
+EARNINGS21 = SHARED_DATA / "corpus.parquet"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory) -> str:
+    """The embedded server (PostgreSQL 18 + pgvector) for the whole test session."""
+    from ftm_assets.warehouse.database import embedded_server_url
+
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    return embedded_server_url(pgdata, "postgres")
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str) -> str:
+    """A new empty database on the embedded server."""
+    from ftm_assets.warehouse.database import ensure_database
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    ensure_database(pg_admin_url, name)
+    return pg_admin_url.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from ftm_assets.modeling.embedding import SentenceEncoder
+
+    return SentenceEncoder.load(device="cpu")
+
+
+@pytest.fixture
+def ftm_env(tmp_path, database_url, monkeypatch) -> dict:
+    """FTM settings pointing at a fresh database and a private FTM_HOME, with no LLM key."""
+    monkeypatch.setenv("FTM_HOME", str(tmp_path / "ftm_home"))
+    monkeypatch.setenv("FTM_DATABASE_URL", database_url)
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+    monkeypatch.delenv("FTM_TRANSCRIPTS_URI", raising=False)
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    return {"home": tmp_path / "ftm_home", "database_url": database_url}
