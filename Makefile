@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install install-test demo test lint dev bench
+.PHONY: install install-test demo test lint dev bench checkov
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,18 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/ftm demo
 
-test: install-test
+# checkov lives in its own venv: installed beside the project it downgrades boto3/packaging and
+# replaces the hcl2 module (infra/README.md).
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q "checkov==3.3.30"
+
+checkov: $(CHECKOV_VENV)/bin/checkov
+	$(CHECKOV_VENV)/bin/checkov -d infra --quiet --compact --skip-download
+	$(CHECKOV_VENV)/bin/checkov -d infra --quiet --compact --skip-download --var-file infra/examples/ecs.tfvars
+
+test: install-test checkov
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-test

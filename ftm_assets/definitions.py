@@ -1,4 +1,5 @@
-"""The one Dagster entry point: assets, resources, IO manager, jobs and the in-process executor.
+"""The one Dagster entry point: assets, resources, IO manager, jobs, sensors, the schedule and the
+in-process executor.
 
 Every step of every run (UI materializations, backfills, schedule and sensor runs) executes in one
 process, so the embedding model is loaded once per run and shared by all firms (findings §3).
@@ -16,6 +17,9 @@ from ftm_assets.defs.resources import (
     TranscriptSourceResource,
     WarehouseResource,
 )
+from ftm_assets.defs.retry import RETRY_JOB, retry_failed_firms
+from ftm_assets.defs.schedules import build_quarterly_schedule
+from ftm_assets.defs.sensors import build_discovery_sensor, build_themes_sensors
 from ftm_assets.defs.themes_asset import THEMES, themes
 from ftm_assets.warehouse.io_manager import WarehouseIOManager
 
@@ -49,7 +53,9 @@ def build_resources() -> dict:
 
 defs = dg.Definitions(
     assets=[firm_pipeline, themes],
-    jobs=[quarter_firms_job, quarter_themes_job],
+    jobs=[quarter_firms_job, quarter_themes_job, retry_failed_firms],
+    sensors=[build_discovery_sensor(FIRM_JOB), *build_themes_sensors(FIRM_JOB, RETRY_JOB, quarter_themes_job)],
+    schedules=[build_quarterly_schedule(FIRM_JOB)],
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

@@ -30,10 +30,7 @@ def prepare_instance(settings: FtmSettings) -> Path:
     if not target.exists() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes():
         shutil.copyfile(REPO_DAGSTER_YAML, target)
     if not os.environ.get("DAGSTER_PG_URL"):
-        if settings.database_url:
-            url = settings.database_url
-        else:
-            url = embedded_server_url(settings.pgdata, DAGSTER_DB_NAME)
+        url = settings.database_url or embedded_server_url(settings.pgdata, DAGSTER_DB_NAME)
         os.environ["DAGSTER_PG_URL"] = sqlalchemy_url(url)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -52,3 +52,17 @@ def ftm_env(tmp_path, database_url, monkeypatch) -> dict:
     monkeypatch.delenv("FTM_TRANSCRIPTS_URI", raising=False)
     monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
     return {"home": tmp_path / "ftm_home", "database_url": database_url}
+
+
+@pytest.fixture
+def pg_instance(pg_admin_url):
+    """A Dagster instance whose run/event/schedule storage is the embedded Postgres."""
+    import dagster as dg
+
+    from ftm_assets.warehouse.database import ensure_database, sqlalchemy_url
+
+    name = f"dagster_{uuid.uuid4().hex[:10]}"
+    ensure_database(pg_admin_url, name)
+    url = sqlalchemy_url(pg_admin_url.replace("/postgres?", f"/{name}?"))
+    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as instance:
+        yield instance

@@ -13,8 +13,8 @@ is reported as a no-op materialization with ``has_call: false``: "missing" in th
 "not processed yet" and "failed" means a real failure.
 """
 
-from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections import defaultdict
@@ -44,7 +44,6 @@ class FirmRunConfig(dg.Config):
     """Per-run settings of the firm stage (defaults are the documented evidence-based choices)."""
 
     recompute: bool = False  # recompute firms whose stored rows are already current
-    chunk_firms: int = 64  # firms whose sentences are embedded in one encode call
     max_pending_firms: int = 16  # firms allowed to wait for LLM summaries
     min_sentences: int = 30
     min_cluster_size: int = 8
@@ -62,7 +61,6 @@ class FirmRunConfig(dg.Config):
                 outlier_policy=self.outlier_policy,
                 outlier_threshold=self.outlier_threshold,
             ),
-            chunk_firms=self.chunk_firms,
             max_pending_firms=self.max_pending_firms,
             recompute=self.recompute,
         )
@@ -84,6 +82,18 @@ def _metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int)
             "db_write_seconds": round(t.get("db_write", 0.0), 3)}
 
 
+def firm_backfill_policy() -> dg.BackfillPolicy:
+    """One run per quarter (single run) by default; ``FTM_FIRMS_PER_RUN=N`` (read when the code
+    location loads) splits backfills into runs of N firms, for several GPU workers on ECS
+    (infra/README.md, "Outgrowing one box")."""
+    raw = os.environ.get("FTM_FIRMS_PER_RUN", "").strip()
+    try:
+        n = int(raw) if raw else 0
+    except ValueError as exc:
+        raise ValueError(f"FTM_FIRMS_PER_RUN must be an integer, got {raw!r}") from exc
+    return dg.BackfillPolicy.single_run() if n <= 0 else dg.BackfillPolicy.multi_run(max_partitions_per_run=n)
+
+
 class _StopFlag:
     """Set by SIGTERM: the stage finishes or rolls back the current firm, then stops."""
 
@@ -91,7 +101,7 @@ class _StopFlag:
         self.event = threading.Event()
         self._previous = None
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> "_StopFlag":
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, lambda *_: self.event.set())
         return self
@@ -113,7 +123,7 @@ class _StopFlag:
                      group_name=GROUP, kinds={"openai", "pgvector"},
                      description="LLM (or extractive) summary of each firm topic, embedded (table `topics`)."),
     ],
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=firm_backfill_policy(),
     can_subset=True,
     pool="gpu",
 )
@@ -125,12 +135,28 @@ def firm_pipeline(
     llm: LlmResource,
     transcripts: TranscriptSourceResource,
 ) -> Iterator[dg.AssetMaterialization]:
-    selected = [k for k in FIRM_ASSET_KEYS if k in context.selected_asset_keys]
     by_quarter: dict[str, list[str]] = defaultdict(list)
     for pk in context.partition_keys:
         firm, quarter = split_call_key(pk)
         by_quarter[quarter].append(firm)
+    selected = [k for k in FIRM_ASSET_KEYS if k in context.selected_asset_keys]
+    yield from run_firm_partitions(context, by_quarter, selected, config, embedding_model, warehouse, llm,
+                                   transcripts)
 
+
+def run_firm_partitions(
+    context: dg.OpExecutionContext,
+    by_quarter: dict[str, list[str]],
+    selected: list[dg.AssetKey],
+    config: FirmRunConfig,
+    embedding_model: EmbeddingModelResource,
+    warehouse: WarehouseResource,
+    llm: LlmResource,
+    transcripts: TranscriptSourceResource,
+) -> Iterator[dg.AssetMaterialization]:
+    """Compute the given firms of each quarter; yield one materialization per firm and selected asset
+    as each firm commits; raise ``dg.Failure`` at the end naming the failed firms. Shared by the
+    ``firm_pipeline`` op and the ``retry_failed_firms`` job."""
     encoder = embedding_model.encoder
     warehouse.ensure_schema(encoder.dim, encoder.model_id)
     source = transcripts.source()

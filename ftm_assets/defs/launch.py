@@ -152,7 +152,7 @@ def run_quarter(
 def _sum_metadata(result, asset: str, field: str) -> float:
     total = 0.0
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.step_materialization_data.materialization
         if mat and mat.asset_key.to_user_string() == asset and field in mat.metadata:
             total += float(mat.metadata[field].value or 0.0)
     return total

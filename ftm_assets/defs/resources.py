@@ -7,7 +7,6 @@ shown in the UI: the database URL and the LLM key are read from the environment 
 (``FTM_DATABASE_URL``; ``XAI_API_KEY`` or the variable named by ``api_key_env``).
 """
 
-from __future__ import annotations
 
 import os
 from pathlib import Path
@@ -63,7 +62,6 @@ class WarehouseResource(dg.ConfigurableResource):
     database_url: str | None = None
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
-    hnsw_ef_search: int = 40
     maintenance_work_mem: str = "1GB"
 
     _url: str | None = PrivateAttr(default=None)
@@ -82,7 +80,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def hnsw(self) -> HnswSettings:
-        return HnswSettings(self.hnsw_m, self.hnsw_ef_construction, self.hnsw_ef_search, self.maintenance_work_mem)
+        return HnswSettings(m=self.hnsw_m, ef_construction=self.hnsw_ef_construction,
+                            maintenance_work_mem=self.maintenance_work_mem)
 
 
 class LlmResource(dg.ConfigurableResource):

@@ -6,7 +6,6 @@ which also stores the output. It runs after the quarter's firm run even when a f
 (the sensor launches it), and records coverage: firms included / firms with a call.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -52,7 +52,7 @@ class SentenceEncoder:
         self._model = model
         self.model_id = model_id
         self.batch_size = batch_size
-        self.dim = int(model.get_sentence_embedding_dimension())
+        self.dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension())
         self.device = str(model.device)
 
     @classmethod

@@ -26,11 +26,12 @@ def build_themes(
     quarter_topics: QuarterTopics,
     encoder: SentenceEncoder,
     summarizer,
-    settings: ThemeSettings = ThemeSettings(),
+    settings: ThemeSettings | None = None,
     n_firms_expected: int | None = None,
 ) -> QuarterThemes:
     """Cluster the quarter's summaries, name each theme (LLM, extractive fallback) and embed
     ``name + description`` with the same model as sentences and summaries."""
+    settings = settings or ThemeSettings()
     topics = quarter_topics.topics
     clusters = cluster_themes(topics, quarter_topics.embeddings, settings) if topics else []
     prompts = [

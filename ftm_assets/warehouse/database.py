@@ -72,11 +72,17 @@ def sqlalchemy_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
 
 
+def open_connection(url: str, *, autocommit: bool = False, vector: bool = True) -> psycopg.Connection:
+    """A psycopg 3 connection the caller closes (see :func:`connect` for the context-manager form)."""
+    conn = psycopg.connect(url, autocommit=autocommit)
+    if vector:
+        register_vector(conn)
+    return conn
+
+
 @contextmanager
 def connect(url: str, *, autocommit: bool = False, vector: bool = True) -> Iterator[psycopg.Connection]:
     """A psycopg 3 connection; with ``vector`` the pgvector adapters are registered (the extension
     must exist: run :func:`ftm_assets.warehouse.schema.migrate` first)."""
-    with psycopg.connect(url, autocommit=autocommit) as conn:
-        if vector:
-            register_vector(conn)
+    with open_connection(url, autocommit=autocommit, vector=vector) as conn:
         yield conn

@@ -10,7 +10,6 @@
 ``InputContext.add_input_metadata`` is not called (it fails with several input partitions, #27940).
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

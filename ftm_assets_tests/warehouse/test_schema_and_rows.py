@@ -17,7 +17,12 @@ from ftm_assets.modeling.types import (
 from ftm_assets.warehouse.database import connect, mask_url
 from ftm_assets.warehouse.firm_rows import FirmResult, input_fingerprint, replace_firm
 from ftm_assets.warehouse.quarter_rows import load_quarter_topics, replace_quarter_themes, table_counts
-from ftm_assets.warehouse.schema import SchemaMismatchError, build_vector_indexes, drop_vector_indexes, migrate
+from ftm_assets.warehouse.schema import (
+    SchemaMismatchError,
+    build_vector_indexes,
+    drop_vector_indexes,
+    migrate,
+)
 
 DIM = 8
 
@@ -41,7 +46,7 @@ def _result(firm="ACME", quarter="2024Q1", n=6, seed=0, text_prefix="s") -> Firm
 
 
 def test_migrate_is_versioned_idempotent_and_keeps_width(database_url):
-    assert migrate(database_url, DIM, "m") == ["0001_core.sql"]
+    assert migrate(database_url, DIM, "m") == ["0001_core.sql", "0002_search_views.sql"]
     assert migrate(database_url, DIM, "m") == []
     with pytest.raises(SchemaMismatchError, match="stores 8-dimensional embeddings"):
         migrate(database_url, 384, "other")

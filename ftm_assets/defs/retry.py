@@ -1,0 +1,64 @@
+"""``retry_failed_firms``: recompute exactly the failed or missing firms of a quarter in ONE run.
+
+The UI's "backfill failed" and "re-execute from failure" also work, but they make one run per
+contiguous block of failed firms, each loading the model again (findings §2.3, §2.5). This job
+reads the quarter's expected firms from the transcript source, subtracts the firms whose latest
+attempt succeeded (table ``firm_runs``), recomputes the rest with the model loaded once, and logs
+per-partition materializations for the firm assets, which clears their failed status in the UI.
+"""
+
+
+import dagster as dg
+
+from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FirmRunConfig, run_firm_partitions
+from ftm_assets.defs.partitions import FIRM_DIM
+from ftm_assets.defs.resources import (
+    EmbeddingModelResource,
+    LlmResource,
+    TranscriptSourceResource,
+    WarehouseResource,
+)
+from ftm_assets.modeling.types import parse_quarter
+from ftm_assets.sources.schema import validate_firm_id
+from ftm_assets.warehouse.firm_rows import failed_or_missing_firms
+
+RETRY_JOB = "retry_failed_firms"
+
+
+class RetryConfig(FirmRunConfig):
+    quarter: str  # e.g. 2024Q1
+
+
+@dg.op(pool="gpu", tags={"ftm/kind": "retry"})
+def retry_failed_firms_op(
+    context: dg.OpExecutionContext,
+    config: RetryConfig,
+    embedding_model: EmbeddingModelResource,
+    warehouse: WarehouseResource,
+    llm: LlmResource,
+    transcripts: TranscriptSourceResource,
+) -> None:
+    parse_quarter(config.quarter)
+    expected = sorted({f for f, q in transcripts.source().list_calls()
+                       if q == config.quarter and not validate_firm_id(f)})
+    encoder = embedding_model.encoder
+    warehouse.ensure_schema(encoder.dim, encoder.model_id)
+    with warehouse.connect() as conn:
+        todo = failed_or_missing_firms(conn, config.quarter, expected)
+    context.log.info(f"quarter {config.quarter}: {len(expected)} firms expected, {len(todo)} to (re)compute")
+    if not todo:
+        return
+    known = set(context.instance.get_dynamic_partitions(FIRM_DIM))
+    unknown = [f for f in todo if f not in known]
+    if unknown:
+        context.instance.add_dynamic_partitions(FIRM_DIM, unknown)
+    events = run_firm_partitions(context, {config.quarter: todo}, list(FIRM_ASSET_KEYS), config,
+                                 embedding_model, warehouse, llm, transcripts)
+    for event in events:
+        context.log_event(event)
+
+
+@dg.job(name=RETRY_JOB, tags={"ftm/kind": "retry"},
+        description="Recompute the failed or missing firms of one quarter in one run (config: quarter).")
+def retry_failed_firms() -> None:
+    retry_failed_firms_op()

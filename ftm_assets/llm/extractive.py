@@ -1,0 +1,68 @@
+"""Offline texts built from the topic's own material: used without an API key or when the LLM fails.
+
+Pure and deterministic: the same input always gives the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ftm_assets.llm.prompts import ThemePromptInput, TopicPromptInput, prompt_keywords
+from ftm_assets.llm.text import clip_text, cut_at_sentence_boundary, normalize_whitespace
+
+#: Representative sentences quoted in an extractive topic summary, and keywords named in it.
+EXTRACTIVE_TOPIC_SENTENCES = 2
+EXTRACTIVE_KEYWORDS = 5
+THEME_NAME_KEYWORDS = 3
+THEME_SUMMARY_CHARS = 400
+
+
+def _as_sentence(text: str) -> str:
+    text = normalize_whitespace(text)
+    if text and text[-1] not in ".!?\"'”’)]…":
+        text += "."
+    return text
+
+
+def _join_phrase(words: Sequence[str]) -> str:
+    """``["a"]`` -> ``"a"``, ``["a", "b"]`` -> ``"a and b"``, ``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def extractive_topic_summary(topic: TopicPromptInput, max_chars: int = 1200) -> str:
+    """A summary quoting the topic's material: its first keywords, then its most representative
+    sentences (at most ``EXTRACTIVE_TOPIC_SENTENCES``), cut at a sentence boundary to ``max_chars``.
+
+    Never empty: a topic without keywords or sentences gets ``"Topic N: no representative text."``.
+    """
+    keywords = prompt_keywords(topic.keywords)[:EXTRACTIVE_KEYWORDS]
+    sentences = [_as_sentence(s) for s in topic.sentences if normalize_whitespace(str(s))]
+    parts = []
+    if keywords:
+        parts.append(f"Key terms: {', '.join(keywords)}.")
+    parts.extend(sentences[:EXTRACTIVE_TOPIC_SENTENCES])
+    if not parts:
+        return f"Topic {topic.local_topic_id}: no representative text."
+    return cut_at_sentence_boundary(" ".join(parts), max_chars)
+
+
+def extractive_theme_text(theme: ThemePromptInput, max_description_chars: int = 1200) -> tuple[str, str]:
+    """``(name, description)`` of a theme from its keywords and most central summary.
+
+    The name joins the first ``THEME_NAME_KEYWORDS`` keywords ("Pricing, Demand and Supply
+    Chain"); the description names up to ``EXTRACTIVE_KEYWORDS`` keywords and quotes the start of
+    the most central summary.
+    """
+    keywords = prompt_keywords(theme.keywords)
+    name_words = [k[:1].upper() + k[1:] for k in keywords[:THEME_NAME_KEYWORDS]]
+    name = clip_text(_join_phrase(name_words), 80) if name_words else "Unnamed theme"
+    parts = []
+    if keywords:
+        parts.append(f"Firms discussed {_join_phrase(keywords[:EXTRACTIVE_KEYWORDS])}.")
+    central = next((s for s in theme.summaries if normalize_whitespace(str(s))), None)
+    if central is not None:
+        parts.append(_as_sentence(cut_at_sentence_boundary(central, THEME_SUMMARY_CHARS)))
+    description = " ".join(parts) if parts else "No description available."
+    return name, cut_at_sentence_boundary(description, max_description_chars)

@@ -1,0 +1,118 @@
+"""Settings of the two clustering stages, one frozen object per stage.
+
+As BERTopic takes its sub-models from the caller, ``build_firm_topics`` and ``cluster_themes``
+take everything tunable from one of these objects, so a run is described by its settings
+(Dagster config builds them; tests build them directly). Values are checked on construction,
+so a typo in a backend or policy name fails before any model is fitted.
+
+Defaults follow BERTopic's (UMAP 15 neighbours / 5 components / min_dist 0 / cosine) with a
+smaller HDBSCAN ``min_cluster_size`` (8) because one call has only a few hundred sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLUSTER_BACKENDS = ("hdbscan", "fast_hdbscan", "cuml")
+OUTLIER_POLICIES = ("keep", "reduce")
+THEME_METHODS = ("umap_hdbscan", "pca_hdbscan")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _check_backend(name: str) -> None:
+    _require(name in CLUSTER_BACKENDS, f"cluster_backend must be one of {CLUSTER_BACKENDS}, got {name!r}")
+
+
+@dataclass(frozen=True)
+class FirmTopicSettings:
+    """How one firm's call is turned into topics (see ``firm_topics.build_firm_topics``).
+
+    ``min_sentences`` counts the sentences left after boilerplate is removed; below it the
+    call gets outcome ``"too_few_sentences"``. UMAP and HDBSCAN sizes are upper bounds: they
+    are clamped to what a small call can support.
+    """
+
+    min_sentences: int = 30
+    umap_n_neighbors: int = 15
+    umap_n_components: int = 5
+    umap_min_dist: float = 0.0
+    umap_metric: str = "cosine"
+    min_cluster_size: int = 8
+    min_samples: int | None = None
+    cluster_backend: str = "hdbscan"
+    outlier_policy: str = "reduce"
+    outlier_threshold: float = 0.3
+    top_n_words: int = 10
+    representative_sentences: int = 5
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        _check_backend(self.cluster_backend)
+        _require(
+            self.outlier_policy in OUTLIER_POLICIES,
+            f"outlier_policy must be one of {OUTLIER_POLICIES}, got {self.outlier_policy!r}",
+        )
+        _require(self.min_sentences >= 0, f"min_sentences must be >= 0, got {self.min_sentences}")
+        _require(self.umap_n_neighbors >= 2, f"umap_n_neighbors must be >= 2, got {self.umap_n_neighbors}")
+        _require(self.umap_n_components >= 1, f"umap_n_components must be >= 1, got {self.umap_n_components}")
+        _require(self.min_cluster_size >= 2, f"min_cluster_size must be >= 2, got {self.min_cluster_size}")
+        _require(
+            self.min_samples is None or self.min_samples >= 1,
+            f"min_samples must be None or >= 1, got {self.min_samples}",
+        )
+        _require(
+            -1.0 <= self.outlier_threshold <= 1.0,
+            f"outlier_threshold is a cosine similarity in [-1, 1], got {self.outlier_threshold}",
+        )
+        _require(self.top_n_words >= 1, f"top_n_words must be >= 1, got {self.top_n_words}")
+        _require(
+            self.representative_sentences >= 1,
+            f"representative_sentences must be >= 1, got {self.representative_sentences}",
+        )
+
+
+@dataclass(frozen=True)
+class ThemeSettings:
+    """How one quarter's topic summaries are grouped into cross-firm themes
+    (see ``themes.cluster_themes``).
+
+    ``method="umap_hdbscan"`` reduces with UMAP (best separation, slow beyond ~20k rows on two
+    cores) and clusters with ``cluster_backend``; ``"pca_hdbscan"`` reduces with PCA to
+    ``pca_components`` dimensions and clusters a k-nearest-neighbour graph with fast_hdbscan
+    (seconds at 100k+ rows; ``cluster_backend`` is not used).
+    """
+
+    method: str = "umap_hdbscan"
+    min_cluster_size: int = 3
+    min_samples: int | None = None
+    min_firms: int = 2
+    max_firm_share: float = 0.4
+    umap_n_neighbors: int = 15
+    umap_n_components: int = 5
+    pca_components: int = 32
+    cluster_backend: str = "hdbscan"
+    central_summaries: int = 5
+    top_n_words: int = 8
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        _check_backend(self.cluster_backend)
+        _require(self.method in THEME_METHODS, f"method must be one of {THEME_METHODS}, got {self.method!r}")
+        _require(self.min_cluster_size >= 2, f"min_cluster_size must be >= 2, got {self.min_cluster_size}")
+        _require(
+            self.min_samples is None or self.min_samples >= 1,
+            f"min_samples must be None or >= 1, got {self.min_samples}",
+        )
+        _require(self.min_firms >= 1, f"min_firms must be >= 1, got {self.min_firms}")
+        _require(
+            0.0 < self.max_firm_share <= 1.0, f"max_firm_share must be in (0, 1], got {self.max_firm_share}"
+        )
+        _require(self.umap_n_neighbors >= 2, f"umap_n_neighbors must be >= 2, got {self.umap_n_neighbors}")
+        _require(self.umap_n_components >= 1, f"umap_n_components must be >= 1, got {self.umap_n_components}")
+        _require(self.pca_components >= 1, f"pca_components must be >= 1, got {self.pca_components}")
+        _require(self.central_summaries >= 1, f"central_summaries must be >= 1, got {self.central_summaries}")
+        _require(self.top_n_words >= 1, f"top_n_words must be >= 1, got {self.top_n_words}")

@@ -1,0 +1,228 @@
+"""Cross-firm themes: cluster one quarter's topic-summary embeddings.
+
+Choices, and why:
+
+* **Two methods.** ``"umap_hdbscan"`` mirrors the firm stage (UMAP to a few dimensions, then
+  HDBSCAN / fast_hdbscan / cuML per ``cluster_backend``); it separates themes best but UMAP
+  is slow past ~20k rows on two cores. ``"pca_hdbscan"`` is the fast path for a full quarter
+  (~125k topics): PCA to ``pca_components`` dimensions, a k-nearest-neighbour graph (exact
+  up to ``EXACT_KNN_LIMIT`` rows, seeded pynndescent above), then fast_hdbscan on
+  that sparse graph. Tree-based HDBSCAN in 20-50 dimensions degrades to quadratic time, and
+  fast_hdbscan's own high-dimensional path is unseeded; the explicit graph is quick and
+  deterministic. ``cluster_backend`` does not apply to this method.
+* **Cosine geometry.** Rows are L2-normalised first, so Euclidean distances (PCA, HDBSCAN)
+  order pairs as cosine similarity does.
+* **Cross-firm by construction.** A cluster is a theme only if it spans ``min_firms`` firms
+  and no firm holds more than ``max_firm_share`` of its topics. A firm over the share keeps
+  only its most central topics up to the cap (the others become unassigned), repeated until
+  every firm fits, since trimming shrinks the cluster and hence the cap; clusters that then
+  fail ``min_firms`` or ``min_cluster_size`` are dropped.
+* **Keywords** are c-TF-IDF (BERTopic's formula: term frequency per cluster times
+  ``log(1 + mean words per cluster / term frequency over all clusters)``) over each cluster's
+  summaries and topic keywords, with the firm stage's vectorizer and stop words.
+* **Deterministic order**: largest theme first, ties by the smallest member index; members
+  and central summaries most central (closest to the centroid) first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ftm_assets.modeling.firm_topics import (
+    clamped_clusterer,
+    clamped_min_cluster_size,
+    clamped_umap,
+    make_vectorizer,
+    most_central,
+)
+from ftm_assets.modeling.settings import ThemeSettings
+from ftm_assets.modeling.types import TopicRef
+
+__all__ = ["EXACT_KNN_LIMIT", "MIN_THEME_INPUT", "ThemeCluster", "cap_firm_share", "cluster_themes"]
+
+#: Fewer topics than this are never clustered (nothing cross-firm can come of them).
+MIN_THEME_INPUT = 3
+#: Up to this many rows the pca_hdbscan kNN graph is exact (brute force); above, pynndescent.
+EXACT_KNN_LIMIT = 4096
+_MIN_KNN = 15
+
+
+@dataclass(frozen=True)
+class ThemeCluster:
+    """One cross-firm theme. Indices point into the ``topics`` passed to ``cluster_themes``."""
+
+    member_indices: tuple[int, ...]  # most central first
+    central_indices: tuple[int, ...]  # up to ``central_summaries`` most central members
+    keywords: tuple[str, ...]  # c-TF-IDF top words over member summaries and keywords
+    firm_ids: tuple[str, ...]  # distinct firms of the members, sorted
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def _validated(topics: Sequence[TopicRef], embeddings: np.ndarray) -> np.ndarray:
+    array = np.asarray(embeddings)
+    if array.ndim != 2 or array.shape[0] != len(topics):
+        raise ValueError(
+            f"theme clustering: embeddings have shape {array.shape}, expected ({len(topics)}, dim) "
+            "with one row per topic summary"
+        )
+    if array.size:
+        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+        if len(bad):
+            ids = [topics[i].topic_id for i in bad[:5]]
+            raise ValueError(f"theme clustering: embeddings of topic ids {ids} hold NaN or inf")
+    return _unit_rows(array.astype(np.float32))
+
+
+def _knn_graph(points: np.ndarray, k: int, random_state: int) -> sp.csr_matrix:
+    """Sparse matrix of Euclidean distances from each row to its ``k`` nearest neighbours."""
+    n = len(points)
+    if n <= EXACT_KNN_LIMIT:
+        from sklearn.neighbors import NearestNeighbors
+
+        distances, indices = (
+            NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(points).kneighbors(points)
+        )
+    else:
+        from pynndescent import NNDescent
+
+        index = NNDescent(points, n_neighbors=k + 1, metric="euclidean", random_state=random_state)
+        indices, distances = index.neighbor_graph
+    # Column 0 is the point itself (or an exact duplicate); a self-loop left in is ignored.
+    indices, distances = indices[:, 1:], np.maximum(distances[:, 1:], 0.0)
+    indptr = np.arange(0, n * k + 1, k)
+    return sp.csr_matrix((distances.ravel().astype(np.float64), indices.ravel(), indptr), shape=(n, n))
+
+
+def _cluster_labels(unit: np.ndarray, settings: ThemeSettings) -> np.ndarray:
+    n = len(unit)
+    if settings.method == "umap_hdbscan":
+        reducer = clamped_umap(
+            n,
+            n_neighbors=settings.umap_n_neighbors,
+            n_components=settings.umap_n_components,
+            min_dist=0.0,
+            metric="cosine",
+            random_state=settings.random_state,
+            backend=settings.cluster_backend,
+        )
+        reduced = np.ascontiguousarray(reducer.fit_transform(unit), dtype=np.float32)
+        clusterer = clamped_clusterer(
+            n,
+            backend=settings.cluster_backend,
+            min_cluster_size=settings.min_cluster_size,
+            min_samples=settings.min_samples,
+        )
+        return np.asarray(clusterer.fit(reduced).labels_)
+
+    import fast_hdbscan
+    from sklearn.decomposition import PCA
+
+    components = max(1, min(settings.pca_components, n - 1, unit.shape[1]))
+    reduced = PCA(n_components=components, random_state=settings.random_state).fit_transform(unit)
+    size = clamped_min_cluster_size(n, settings.min_cluster_size)
+    samples = size if settings.min_samples is None else max(1, min(settings.min_samples, n - 1))
+    graph = _knn_graph(
+        np.ascontiguousarray(reduced, dtype=np.float32),
+        k=min(n - 1, max(_MIN_KNN, 2 * samples)),
+        random_state=settings.random_state,
+    )
+    clusterer = fast_hdbscan.HDBSCAN(min_cluster_size=size, min_samples=samples, metric="precomputed")
+    return np.asarray(clusterer.fit(graph).labels_)
+
+
+def cap_firm_share(ordered_members: Sequence[int], firm_ids: Sequence[str], max_share: float) -> list[int]:
+    """Trim ``ordered_members`` (most central first) until no firm holds more than
+    ``max_share`` of them; each firm over the cap keeps its most central members.
+
+    Trimming shrinks the cluster and so the cap, hence the loop; it stops at the largest
+    member set that satisfies the share (possibly empty).
+    """
+    kept = list(ordered_members)
+    while True:
+        cap = int(max_share * len(kept) + 1e-9)
+        if all(count <= cap for count in Counter(firm_ids[i] for i in kept).values()):
+            return kept
+        taken: Counter[str] = Counter()
+        trimmed = []
+        for index in kept:
+            firm = firm_ids[index]
+            if taken[firm] < cap:
+                trimmed.append(index)
+                taken[firm] += 1
+        kept = trimmed
+
+
+def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
+    """Top ``top_n`` c-TF-IDF words of each document (one document per cluster)."""
+    vectorizer = make_vectorizer()
+    analyzer = vectorizer.build_analyzer()
+    if not any(analyzer(doc) for doc in documents):
+        return [() for _ in documents]
+    counts = vectorizer.fit_transform(documents).astype(np.float64)
+    vocabulary = vectorizer.get_feature_names_out()
+    words_per_cluster = np.asarray(counts.sum(axis=1)).ravel()
+    word_totals = np.asarray(counts.sum(axis=0)).ravel()
+    idf = np.log(1.0 + words_per_cluster.mean() / word_totals)
+    tf = sp.diags(1.0 / np.where(words_per_cluster > 0, words_per_cluster, 1.0)) @ counts
+    scores = (tf @ sp.diags(idf)).toarray()
+    keywords = []
+    for row in scores:
+        present = np.flatnonzero(row > 0)
+        # Highest score first, ties alphabetical: stable across runs.
+        order = sorted(present, key=lambda j: (-row[j], vocabulary[j]))[:top_n]
+        keywords.append(tuple(str(vocabulary[j]) for j in order))
+    return keywords
+
+
+def cluster_themes(
+    topics: Sequence[TopicRef], embeddings: np.ndarray, settings: ThemeSettings
+) -> list[ThemeCluster]:
+    """Group one quarter's topics into cross-firm themes, largest first.
+
+    ``embeddings[i]`` is the embedding of ``topics[i].summary``. Topics in no returned theme
+    are unassigned. Fewer than ``MIN_THEME_INPUT`` topics (or fewer firms than ``min_firms``)
+    give ``[]``.
+    """
+    unit = _validated(topics, embeddings)
+    n = len(topics)
+    firm_ids = [topic.firm_id for topic in topics]
+    if n < max(MIN_THEME_INPUT, settings.min_cluster_size) or len(set(firm_ids)) < settings.min_firms:
+        return []
+
+    labels = _cluster_labels(unit, settings)
+    kept_clusters: list[list[int]] = []
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        ordered = most_central(unit, members, len(members))
+        kept = cap_firm_share([int(i) for i in ordered], firm_ids, settings.max_firm_share)
+        if len(kept) < settings.min_cluster_size or len({firm_ids[i] for i in kept}) < settings.min_firms:
+            continue
+        if len(kept) < len(ordered):
+            # Centrality relative to the trimmed cluster's own centroid.
+            kept = [int(i) for i in most_central(unit, np.asarray(kept), len(kept))]
+        kept_clusters.append(kept)
+    kept_clusters.sort(key=lambda members: (-len(members), min(members)))
+
+    documents = [
+        " ".join(f"{topics[i].summary} {' '.join(topics[i].keywords)}" for i in members)
+        for members in kept_clusters
+    ]
+    keywords = _ctfidf_keywords(documents, settings.top_n_words) if documents else []
+    return [
+        ThemeCluster(
+            member_indices=tuple(members),
+            central_indices=tuple(members[: settings.central_summaries]),
+            keywords=words,
+            firm_ids=tuple(sorted({firm_ids[i] for i in members})),
+        )
+        for members, words in zip(kept_clusters, keywords, strict=True)
+    ]

@@ -1,0 +1,98 @@
+"""Discovery sensor and quarterly schedule on a real instance backed by the embedded Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from ftm_assets.definitions import FIRM_JOB, defs
+from ftm_assets.defs.partitions import FIRM_DIM
+from ftm_assets.defs.resources import TranscriptSourceResource
+from ftm_assets.defs.sensors import quarter_of_run
+from ftm_assets.sources.demo import generate_demo_corpus
+
+
+def _write_two_quarters(folder):
+    folder.mkdir()
+    generate_demo_corpus(n_firms=5, quarter="2024Q1", seed=1).to_parquet(folder / "q1.parquet", index=False)
+    q2 = generate_demo_corpus(n_firms=3, quarter="2024Q2", seed=2)
+    q2.to_parquet(folder / "q2.parquet", index=False)
+    return folder
+
+
+def _tick(instance, folder, cursor=None):
+    sensor = defs.get_sensor_def("transcript_discovery_sensor")
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                  resources={"transcripts": TranscriptSourceResource(uri=str(folder))})
+    return sensor.evaluate_tick(ctx)
+
+
+def test_sensor_registers_firms_and_requests_one_run_per_quarter(pg_instance, tmp_path):
+    folder = _write_two_quarters(tmp_path / "calls")
+    data = _tick(pg_instance, folder)
+    assert len(data.run_requests) == 2  # one per quarter, never one per firm
+    quarters = sorted(r.tags["ftm/quarter"] for r in data.run_requests)
+    assert quarters == ["2024Q1", "2024Q2"]
+    (added,) = data.dynamic_partitions_requests
+    assert added.partitions_def_name == FIRM_DIM and len(added.partition_keys) == 8
+    for req in data.run_requests:
+        assert req.job_name == FIRM_JOB
+        assert req.tags["dagster/asset_partition_range_start"].endswith(
+            "2024-01-01" if req.tags["ftm/quarter"] == "2024Q1" else "2024-04-01")
+
+    # apply the registration as the daemon would, then tick again: nothing new
+    pg_instance.add_dynamic_partitions(FIRM_DIM, list(added.partition_keys))
+    again = _tick(pg_instance, folder, data.cursor)
+    assert again.run_requests == []
+
+    # a late filer in Q2 relaunches Q2 only, registering just the new firm
+    late = generate_demo_corpus(n_firms=1, quarter="2024Q2", seed=9)
+    late["firm_id"] = "LATE"
+    late.to_parquet(folder / "q2_late.parquet", index=False)
+    third = _tick(pg_instance, folder, again.cursor or data.cursor)
+    assert [r.tags["ftm/quarter"] for r in third.run_requests] == ["2024Q2"]
+    assert list(third.dynamic_partitions_requests[0].partition_keys) == ["LATE"]
+    assert third.run_requests[0].tags["dagster/asset_partition_range_end"] == "LATE|2024-04-01"
+
+
+def test_schedule_requests_one_run_for_the_newest_completed_quarter(pg_instance, tmp_path):
+    folder = _write_two_quarters(tmp_path / "calls")
+    schedule = defs.get_schedule_def("quarterly_firm_run")
+    ctx = dg.build_schedule_context(
+        instance=pg_instance,
+        scheduled_execution_time=datetime(2024, 8, 15, 6, tzinfo=UTC),
+        resources={"transcripts": TranscriptSourceResource(uri=str(folder))},
+    )
+    data = schedule.evaluate_tick(ctx)
+    assert len(data.run_requests) == 1
+    (req,) = data.run_requests
+    assert req.tags["ftm/quarter"] == "2024Q2"
+    assert len(pg_instance.get_dynamic_partitions(FIRM_DIM)) == 3
+
+
+def test_schedule_skips_a_quarter_without_calls(pg_instance, tmp_path):
+    folder = _write_two_quarters(tmp_path / "calls")
+    ctx = dg.build_schedule_context(
+        instance=pg_instance,
+        scheduled_execution_time=datetime(2025, 2, 15, 6, tzinfo=UTC),
+        resources={"transcripts": TranscriptSourceResource(uri=str(folder))},
+    )
+    data = defs.get_schedule_def("quarterly_firm_run").evaluate_tick(ctx)
+    assert not data.run_requests and "2024Q4" in data.skip_message
+
+
+def test_quarter_of_run_reads_tags_ranges_and_retry_config():
+    run = dg.DagsterRun(job_name=FIRM_JOB, run_id="r1", tags={"dagster/asset_partition_range_start": "A|2024-04-01"})
+    assert quarter_of_run(run) == "2024Q2"
+    retry = dg.DagsterRun(job_name="retry_failed_firms", run_id="r2",
+                          run_config={"ops": {"retry_failed_firms_op": {"config": {"quarter": "2023Q4"}}}})
+    assert quarter_of_run(retry) == "2023Q4"
+    assert quarter_of_run(dg.DagsterRun(job_name="x", run_id="r3")) is None
+
+
+def test_definitions_expose_sensor_schedule_and_retry_job():
+    assert defs.get_sensor_def("transcript_discovery_sensor")
+    assert defs.get_sensor_def("themes_after_firm_run_failure")
+    assert defs.get_schedule_def("quarterly_firm_run")
+    assert defs.get_job_def("retry_failed_firms")

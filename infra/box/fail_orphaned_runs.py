@@ -1,0 +1,43 @@
+"""Mark runs lost with the previous GPU box as failed (ftm-recover-runs.service, single-box mode).
+
+On the single box every run executes in a process of this machine, and this script runs at boot
+before the Dagster daemon and webserver start. A run that the database still shows as starting,
+started or canceling therefore has no process left anywhere: the box it ran on was reclaimed
+(spot) or stopped before the run could record its end. Left alone, such a run would hold the
+``gpu`` pool slot forever. Reporting it failed frees the slot (after
+``run_monitoring.free_slots_after_run_end_seconds``) and lets the sensor or the retry job
+resume the quarter. Queued runs are left alone: the daemon launches them as usual.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+IN_FLIGHT_STATUSES = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+REASON = "The GPU box running this run was lost (spot interruption or stop) before the run finished."
+
+
+def fail_orphaned_runs(instance: DagsterInstance, reason: str = REASON) -> list[str]:
+    """Report every run still in flight as failed and return their run ids (oldest first)."""
+    runs = instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT_STATUSES))
+    failed = []
+    for run in reversed(runs):
+        instance.report_run_failed(run, message=reason)
+        failed.append(run.run_id)
+    return failed
+
+
+def main() -> int:
+    with DagsterInstance.get() as instance:
+        failed = fail_orphaned_runs(instance)
+    for run_id in failed:
+        print(f"ftm-recover-runs: marked run {run_id} failed (lost with the previous box)")
+    if not failed:
+        print("ftm-recover-runs: no run was left in flight")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
