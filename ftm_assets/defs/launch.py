@@ -97,7 +97,7 @@ def run_quarter(
     firm_run_id = None
     if valid:
         t0 = time.perf_counter()
-        result = defs.get_job_def(FIRM_JOB).execute_in_process(
+        result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
             instance=instance,
             tags=quarter_range_tags(quarter, ordered_firms(instance, set(valid))),
             run_config=run_config,
@@ -109,7 +109,7 @@ def run_quarter(
             timings[f"firms.{stage}"] = _sum_metadata(result, asset, field)
         failed.update(_failed_firms(result))
     t0 = time.perf_counter()
-    themes_result = defs.get_job_def(THEMES_JOB).execute_in_process(
+    themes_result = defs.resolve_job_def(THEMES_JOB).execute_in_process(
         instance=instance,
         partition_key=quarter_to_key(quarter),
         run_config={"resources": {"transcripts": {"config": {"uri": uri}}}},

@@ -11,7 +11,12 @@ import dagster as dg
 
 from ftm_assets.defs.firm_assets import TOPIC_SUMMARIES
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
-from ftm_assets.defs.resources import EmbeddingModelResource, LlmResource, TranscriptSourceResource
+from ftm_assets.defs.resources import (
+    EmbeddingModelResource,
+    LlmResource,
+    TranscriptSourceResource,
+    WarehouseResource,
+)
 from ftm_assets.modeling.settings import ThemeSettings
 from ftm_assets.stages.themes import build_themes
 from ftm_assets.warehouse.quarter_rows import QuarterTopics
@@ -53,6 +58,7 @@ def themes(
     embedding_model: EmbeddingModelResource,
     llm: LlmResource,
     transcripts: TranscriptSourceResource,
+    warehouse: WarehouseResource,
 ) -> dg.Output:
     quarter = key_to_quarter(context.partition_key)
     try:
@@ -63,6 +69,10 @@ def themes(
     result = build_themes(topic_summaries, embedding_model.encoder, llm.summarizer, config.settings(),
                           n_firms_expected=expected)
     sources = sorted({t.source for t in result.themes}) or ["none"]
+    with warehouse.connect() as conn:
+        firm_tokens = conn.execute(
+            "SELECT coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) FROM firms"
+            " WHERE quarter = %s", (quarter,)).fetchone()
     return dg.Output(
         result,
         metadata={
@@ -74,8 +84,10 @@ def themes(
             "firms_expected": expected if expected is not None else -1,
             "firms_covered_by_themes": len({f for t in result.themes for f in _firms_of(t, topic_summaries)}),
             "theme_text_source": ", ".join(sources),
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
+            "theme_prompt_tokens": result.usage.prompt_tokens,
+            "theme_completion_tokens": result.usage.completion_tokens,
+            "quarter_prompt_tokens": int(firm_tokens[0]) + result.usage.prompt_tokens,
+            "quarter_completion_tokens": int(firm_tokens[1]) + result.usage.completion_tokens,
             "themes_table": dg.MetadataValue.md(themes_markdown(result)),
         },
     )

@@ -19,9 +19,9 @@ def test_definitions_expose_assets_jobs_and_in_process_executor():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"sentence_embeddings", "firm_topics", "topic_summaries", "themes"} <= keys
-    job = defs.get_job_def(FIRM_JOB)
+    job = defs.resolve_job_def(FIRM_JOB)
     assert job.executor_def.name == "in_process"
-    assert defs.get_job_def(THEMES_JOB).executor_def.name == "in_process"
+    assert defs.resolve_job_def(THEMES_JOB).executor_def.name == "in_process"
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
 
 

@@ -52,7 +52,7 @@ def test_quarter_run_isolates_a_failing_firm_and_retry_completes_it(ftm_env, tmp
 
     with dg.instance_for_test() as instance:
         register_firms(instance, firms)
-        result = defs.get_job_def(FIRM_JOB).execute_in_process(
+        result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
             instance=instance, tags=quarter_range_tags(QUARTER, ordered_firms(instance, set(firms))),
             run_config=run_config, raise_on_error=False,
         )
@@ -76,7 +76,7 @@ def test_quarter_run_isolates_a_failing_firm_and_retry_completes_it(ftm_env, tmp
 
         # the retry job recomputes exactly the failed firm, with one model load, and clears its status
         _drop_fault(url)
-        retry = defs.get_job_def(RETRY_JOB).execute_in_process(
+        retry = defs.resolve_job_def(RETRY_JOB).execute_in_process(
             instance=instance,
             run_config={**run_config, "ops": {"retry_failed_firms_op": {"config": {"quarter": QUARTER}}}},
         )

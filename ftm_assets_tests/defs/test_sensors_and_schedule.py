@@ -22,7 +22,7 @@ def _write_two_quarters(folder):
 
 
 def _tick(instance, folder, cursor=None):
-    sensor = defs.get_sensor_def("transcript_discovery_sensor")
+    sensor = defs.resolve_sensor_def("transcript_discovery_sensor")
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
                                   resources={"transcripts": TranscriptSourceResource(uri=str(folder))})
     return sensor.evaluate_tick(ctx)
@@ -58,7 +58,7 @@ def test_sensor_registers_firms_and_requests_one_run_per_quarter(pg_instance, tm
 
 def test_schedule_requests_one_run_for_the_newest_completed_quarter(pg_instance, tmp_path):
     folder = _write_two_quarters(tmp_path / "calls")
-    schedule = defs.get_schedule_def("quarterly_firm_run")
+    schedule = defs.resolve_schedule_def("quarterly_firm_run")
     ctx = dg.build_schedule_context(
         instance=pg_instance,
         scheduled_execution_time=datetime(2024, 8, 15, 6, tzinfo=UTC),
@@ -78,7 +78,7 @@ def test_schedule_skips_a_quarter_without_calls(pg_instance, tmp_path):
         scheduled_execution_time=datetime(2025, 2, 15, 6, tzinfo=UTC),
         resources={"transcripts": TranscriptSourceResource(uri=str(folder))},
     )
-    data = defs.get_schedule_def("quarterly_firm_run").evaluate_tick(ctx)
+    data = defs.resolve_schedule_def("quarterly_firm_run").evaluate_tick(ctx)
     assert not data.run_requests and "2024Q4" in data.skip_message
 
 
@@ -92,7 +92,7 @@ def test_quarter_of_run_reads_tags_ranges_and_retry_config():
 
 
 def test_definitions_expose_sensor_schedule_and_retry_job():
-    assert defs.get_sensor_def("transcript_discovery_sensor")
-    assert defs.get_sensor_def("themes_after_firm_run_failure")
-    assert defs.get_schedule_def("quarterly_firm_run")
-    assert defs.get_job_def("retry_failed_firms")
+    assert defs.resolve_sensor_def("transcript_discovery_sensor")
+    assert defs.resolve_sensor_def("themes_after_firm_run_failure")
+    assert defs.resolve_schedule_def("quarterly_firm_run")
+    assert defs.resolve_job_def("retry_failed_firms")
