@@ -48,6 +48,20 @@ def extractive_topic_summary(topic: TopicPromptInput, max_chars: int = 1200) -> 
     return cut_at_sentence_boundary(" ".join(parts), max_chars)
 
 
+def distinct_keywords(keywords: list[str]) -> list[str]:
+    """Keywords in order, without one whose words all appeared in earlier ones ("second quarter"
+    after "quarter" and "second"), so extractive names do not repeat themselves."""
+    seen: set[str] = set()
+    out = []
+    for kw in keywords:
+        words = set(kw.lower().split())
+        if words and words <= seen:
+            continue
+        seen |= words
+        out.append(kw)
+    return out
+
+
 def extractive_theme_text(theme: ThemePromptInput, max_description_chars: int = 1200) -> tuple[str, str]:
     """``(name, description)`` of a theme from its keywords and most central summary.
 
@@ -55,7 +69,7 @@ def extractive_theme_text(theme: ThemePromptInput, max_description_chars: int = 
     Chain"); the description names up to ``EXTRACTIVE_KEYWORDS`` keywords and quotes the start of
     the most central summary.
     """
-    keywords = prompt_keywords(theme.keywords)
+    keywords = distinct_keywords(prompt_keywords(theme.keywords))
     name_words = [k[:1].upper() + k[1:] for k in keywords[:THEME_NAME_KEYWORDS]]
     name = clip_text(_join_phrase(name_words), 80) if name_words else "Unnamed theme"
     parts = []

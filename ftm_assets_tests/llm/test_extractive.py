@@ -66,3 +66,12 @@ def test_theme_description_is_bounded() -> None:
     _, description = extractive_theme_text(theme, max_description_chars=150)
     assert len(description) <= 150
     assert description.endswith(".")
+
+
+def test_extractive_theme_name_does_not_repeat_keyword_words():
+    from ftm_assets.llm.extractive import distinct_keywords, extractive_theme_text
+    from ftm_assets.llm.prompts import ThemePromptInput
+
+    assert distinct_keywords(["quarter", "second", "second quarter", "cash"]) == ["quarter", "second", "cash"]
+    name, _ = extractive_theme_text(ThemePromptInput(["quarter", "second", "second quarter", "cash"], ["x."]))
+    assert name.lower().count("second") == 1
