@@ -18,8 +18,8 @@ Choices, and why:
 * **Outliers.** ``outlier_policy="reduce"`` moves each outlier sentence to the topic whose
   embedding (mean of its sentences' embeddings) is most cosine-similar to it, if that
   similarity is at least ``outlier_threshold`` (``reduce_outliers(strategy="embeddings")``),
-  then refreshes keywords with ``update_topics`` (BERTopic logs a warning about custom
-  assignments there; it is expected). ``"keep"`` leaves HDBSCAN's outliers as they are. If HDBSCAN finds no
+  then refreshes keywords with ``update_topics`` (BERTopic's warning about custom assignments
+  is expected there and silenced). ``"keep"`` leaves HDBSCAN's outliers as they are. If HDBSCAN finds no
   cluster at all the outcome stays ``"ok"`` with no topics and ``detail`` says so.
 * **Deterministic.** UMAP gets ``random_state`` (which makes it single-threaded), HDBSCAN is
   deterministic, fast_hdbscan runs with ``reproducible=True``; topic ids are renumbered by
@@ -28,6 +28,8 @@ Choices, and why:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,17 @@ MIN_FIT_SENTENCES = 3
 
 #: Tokens of two or more word characters that contain at least one letter.
 TOKEN_PATTERN = r"(?u)\b(?=\w*[^\W\d_])\w\w+\b"
+
+
+@contextlib.contextmanager
+def _quiet_bertopic():
+    logger = logging.getLogger("BERTopic")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def topic_stop_words() -> list[str]:
@@ -271,9 +284,10 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
             dtype=np.int64,
         )
         if not np.array_equal(reduced, topics):
-            model.update_topics(
-                docs, topics=reduced.tolist(), vectorizer_model=vectorizer, top_n_words=settings.top_n_words
-            )
+            with _quiet_bertopic():  # its "custom list of topic assignments" warning is expected here
+                model.update_topics(
+                    docs, topics=reduced.tolist(), vectorizer_model=vectorizer, top_n_words=settings.top_n_words
+                )
             topics = reduced
 
     assignments[fit_positions] = topics
