@@ -10,7 +10,6 @@ from __future__ import annotations
 import dagster as dg
 
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
-from ftm_assets.defs.partitions import call_partitions, quarter_partitions
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
     LlmResource,
@@ -29,13 +28,11 @@ THEMES_JOB = "quarter_themes_job"
 quarter_firms_job = dg.define_asset_job(
     FIRM_JOB,
     selection=dg.AssetSelection.assets(*FIRM_ASSET_KEYS),
-    partitions_def=call_partitions,
     description="All firm-level assets of the selected firm partitions, in one run.",
 )
 quarter_themes_job = dg.define_asset_job(
     THEMES_JOB,
     selection=dg.AssetSelection.assets(THEMES),
-    partitions_def=quarter_partitions,
     description="Cross-firm themes of one quarter.",
 )
 

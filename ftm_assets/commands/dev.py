@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,4 +40,10 @@ def run(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port)]
     cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "ftm_assets.definitions"]
     print(f"Dagster UI on http://{args.host}:{args.port}  (DAGSTER_HOME={home}, database {mask_url(url)})")
+    # SIGTERM behaves like Ctrl-C, so the exit handlers that stop the embedded server run
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     return subprocess.call(cmd)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -11,14 +11,21 @@ those firm partitions show as failed and "backfill failed" re-targets only them.
 A firm in the run's range that has no call in that quarter (ranges follow firm insertion order)
 is reported as a no-op materialization with ``has_call: false``: "missing" in the UI then means
 "not processed yet" and "failed" means a real failure.
+
+Bookkeeping: each per-partition event is one or two Postgres transactions (15-30 ms here).
+With ``DAGSTER_EVENT_BATCH_SIZE`` set (``ftm`` sets it, see :mod:`ftm_assets.instance`),
+:class:`FirmReports` writes the reports of consecutive firms per asset in one batched insert, at
+most ``REPORT_MAX_FIRMS`` firms at a time and about every ``REPORT_MAX_SECONDS``
+(docs/operations.md, "Bookkeeping cost").
 """
 
 
 import os
 import signal
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import dagster as dg
 
@@ -82,6 +89,100 @@ def _metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int)
             "db_write_seconds": round(t.get("db_write", 0.0), 3)}
 
 
+#: Largest number of firms whose reports are written in one batch per asset.
+REPORT_MAX_FIRMS = 100
+#: The first firm committed this long (or longer) after the previous write is written at once with
+#: the pending ones, so firms slower than this are written one by one, as unbatched; a pending
+#: firm waits at most this long plus the next firm's duration.
+REPORT_MAX_SECONDS = 5.0
+
+
+def event_batching_enabled() -> bool:
+    """True when Dagster buffers events that carry batch metadata (``DAGSTER_EVENT_BATCH_SIZE`` > 0)
+    and writes them in one insert; the instance reads the same variable when each event is logged."""
+    raw = os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "").strip()
+    try:
+        return int(raw) > 0 if raw else False
+    except ValueError as exc:
+        raise ValueError(f"DAGSTER_EVENT_BATCH_SIZE must be an integer, got {raw!r}") from exc
+
+
+class FirmReports:
+    """The per-firm ``AssetMaterialization`` events of a firm run, as firms are committed.
+
+    Unbatched, :meth:`add` yields a firm's events at once (one event-log write each). Batched, the
+    reports wait until ``max_firms`` firms are pending or a firm is added ``max_seconds`` or more
+    after the previous write (defaults: ``REPORT_MAX_FIRMS``, ``REPORT_MAX_SECONDS``), then each
+    asset's reports are logged as ONE Dagster event batch (one multi-row insert and one index update).
+    Each event still names its own partition and metadata, so the UI shows per-firm status and
+    metadata exactly as unbatched. Call :meth:`flush` before the op ends or raises, or the pending
+    firms are not reported. ``writes`` counts the event-log writes made (a batch counts once).
+    """
+
+    def __init__(
+        self,
+        context: dg.OpExecutionContext,
+        keys: Sequence[dg.AssetKey],
+        *,
+        batched: bool,
+        max_firms: int | None = None,
+        max_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._context = context
+        self._keys = list(keys)
+        self._batch_metadata = _batch_metadata_class() if batched else None
+        self._max_firms = max(1, REPORT_MAX_FIRMS if max_firms is None else max_firms)
+        self._max_seconds = REPORT_MAX_SECONDS if max_seconds is None else max_seconds
+        self._clock = clock
+        self._pending: list[tuple[str, Mapping[dg.AssetKey, Mapping]]] = []
+        self._last_write = clock()
+        self.writes = 0
+
+    @property
+    def batched(self) -> bool:
+        return self._batch_metadata is not None
+
+    def add(self, partition: str, metadata: Mapping[dg.AssetKey, Mapping]) -> Iterator[object]:
+        """Report ``partition`` (a ``firm|quarter-key`` string) as materialized for every key, with
+        ``metadata[key]``; yields the events to pass on to Dagster (now or at a later flush)."""
+        if not self.batched:
+            for key in self._keys:
+                self.writes += 1
+                yield dg.AssetMaterialization(key, partition=partition, metadata=dict(metadata[key]))
+            return
+        self._pending.append((partition, metadata))
+        if len(self._pending) >= self._max_firms or self._clock() - self._last_write >= self._max_seconds:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[object]:
+        """Log the pending reports, one Dagster event batch per asset."""
+        from dagster._core.events import DagsterEvent, generate_event_batch_id
+
+        pending, self._pending = self._pending, []
+        self._last_write = self._clock()
+        if not pending:
+            return
+        step_context = self._context.get_step_execution_context()
+        last = len(pending) - 1
+        for key in self._keys:
+            batch_id = generate_event_batch_id()
+            for i, (partition, metadata) in enumerate(pending):
+                mat = dg.AssetMaterialization(key, partition=partition, metadata=dict(metadata[key]))
+                # Creating the event logs it; Dagster writes the buffer when the batch's end arrives.
+                yield DagsterEvent.asset_materialization(step_context, mat, self._batch_metadata(batch_id, i == last))
+            self.writes += 1
+
+
+def _batch_metadata_class():
+    """``DagsterEventBatchMetadata`` (internal to Dagster since 1.7); None turns batching off."""
+    try:
+        from dagster._core.events import DagsterEventBatchMetadata
+    except ImportError:  # a Dagster without event batching: report unbatched
+        return None
+    return DagsterEventBatchMetadata
+
+
 def firm_backfill_policy() -> dg.BackfillPolicy:
     """One run per quarter (single run) by default; ``FTM_FIRMS_PER_RUN=N`` (read when the code
     location loads) splits backfills into runs of N firms, for several GPU workers on ECS
@@ -141,7 +242,7 @@ def firm_pipeline(
         by_quarter[quarter].append(firm)
     selected = [k for k in FIRM_ASSET_KEYS if k in context.selected_asset_keys]
     yield from run_firm_partitions(context, by_quarter, selected, config, embedding_model, warehouse, llm,
-                                   transcripts)
+                                   transcripts, batch_reports=event_batching_enabled())
 
 
 def run_firm_partitions(
@@ -153,10 +254,16 @@ def run_firm_partitions(
     warehouse: WarehouseResource,
     llm: LlmResource,
     transcripts: TranscriptSourceResource,
-) -> Iterator[dg.AssetMaterialization]:
-    """Compute the given firms of each quarter; yield one materialization per firm and selected asset
-    as each firm commits; raise ``dg.Failure`` at the end naming the failed firms. Shared by the
-    ``firm_pipeline`` op and the ``retry_failed_firms`` job."""
+    *,
+    batch_reports: bool = False,
+) -> Iterator[object]:
+    """Compute the given firms of each quarter; report one materialization per firm and selected asset
+    after each firm commits; raise ``dg.Failure`` at the end naming the failed firms. Shared by the
+    ``firm_pipeline`` op and the ``retry_failed_firms`` job.
+
+    Without ``batch_reports`` it yields ``dg.AssetMaterialization`` objects (for ``context.log_event``
+    or to yield from an op); with it, the already-logged ``DagsterEvent`` objects of
+    :class:`FirmReports` batches, which only an op may yield."""
     encoder = embedding_model.encoder
     warehouse.ensure_schema(encoder.dim, encoder.model_id)
     source = transcripts.source()
@@ -170,6 +277,8 @@ def run_firm_partitions(
         context.log.info(f"{n_firms} firms: HNSW indexes dropped, rebuilt once after the load")
 
     stage = FirmStage(encoder, llm.summarizer, warehouse.url(), settings, run_id=context.run_id)
+    reports = FirmReports(context, selected, batched=batch_reports)
+    no_call = {key: {"has_call": False} for key in selected}
     try:
         with _StopFlag() as stop:
             stage.should_stop = stop.event.is_set
@@ -177,9 +286,7 @@ def run_firm_partitions(
                 with_call = [f for f in firms if (f, quarter) in present]
                 for firm in firms:
                     if (firm, quarter) not in present:
-                        for key in selected:
-                            yield dg.AssetMaterialization(key, partition=str(call_key(firm, quarter)),
-                                                          metadata={"has_call": False})
+                        yield from reports.add(str(call_key(firm, quarter)), no_call)
                 context.log.info(f"quarter {quarter}: {len(with_call)} firms with a call, "
                                  f"{len(firms) - len(with_call)} without")
                 for outcome in stage.run(source.iter_calls(quarter, with_call)):
@@ -187,14 +294,18 @@ def run_firm_partitions(
                         failed[str(call_key(outcome.firm_id, outcome.quarter))] = outcome.error or "failed"
                         context.log.error(outcome.error)
                         continue
-                    for key in selected:
-                        yield dg.AssetMaterialization(
-                            key, partition=str(call_key(outcome.firm_id, outcome.quarter)),
-                            metadata=_metadata(outcome, key, encoder.model_id, encoder.dim),
-                        )
+                    yield from reports.add(
+                        str(call_key(outcome.firm_id, outcome.quarter)),
+                        {key: _metadata(outcome, key, encoder.model_id, encoder.dim) for key in selected},
+                    )
+        yield from reports.flush()
     except StopRequested as exc:
+        yield from reports.flush()  # committed firms stay materialized
         raise dg.Failure(description=f"run stopped by SIGTERM: {exc}; committed firms stay materialized, "
                                      f"re-run the quarter or `retry_failed_firms` to finish it") from exc
+    except Exception:
+        yield from reports.flush()  # firms committed before the error are reported before it propagates
+        raise
     finally:
         stage.close()
         with warehouse.connect() as conn:

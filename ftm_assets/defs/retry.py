@@ -5,13 +5,15 @@ contiguous block of failed firms, each loading the model again (findings §2.3, 
 reads the quarter's expected firms from the transcript source, subtracts the firms whose latest
 attempt succeeded (table ``firm_runs``), recomputes the rest with the model loaded once, and logs
 per-partition materializations for the firm assets, which clears their failed status in the UI.
+Firms stored in the warehouse but never reported to Dagster (a run killed between a commit and
+its batched event write) are reported without being recomputed.
 """
 
 
 import dagster as dg
 
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FirmRunConfig, run_firm_partitions
-from ftm_assets.defs.partitions import FIRM_DIM
+from ftm_assets.defs.partitions import FIRM_DIM, call_key
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
     LlmResource,
@@ -46,6 +48,7 @@ def retry_failed_firms_op(
     with warehouse.connect() as conn:
         todo = failed_or_missing_firms(conn, config.quarter, expected)
     context.log.info(f"quarter {config.quarter}: {len(expected)} firms expected, {len(todo)} to (re)compute")
+    report_stored_but_unreported(context, config.quarter, [f for f in expected if f not in set(todo)])
     if not todo:
         return
     known = set(context.instance.get_dynamic_partitions(FIRM_DIM))
@@ -56,6 +59,26 @@ def retry_failed_firms_op(
                                  embedding_model, warehouse, llm, transcripts)
     for event in events:
         context.log_event(event)
+
+
+def report_stored_but_unreported(context: dg.OpExecutionContext, quarter: str, stored: list[str]) -> None:
+    """Firms committed in the warehouse whose materialization never reached Dagster (the run was
+    killed between the commit and the event write): report them without recomputing."""
+    missing: set[str] = set()
+    for key in FIRM_ASSET_KEYS:
+        done = context.instance.get_materialized_partitions(key)
+        missing |= {f for f in stored if str(call_key(f, quarter)) not in done}
+    known = set(context.instance.get_dynamic_partitions(FIRM_DIM))
+    unknown = sorted(f for f in missing if f not in known)
+    if unknown:
+        context.instance.add_dynamic_partitions(FIRM_DIM, unknown)
+    for firm in sorted(missing):
+        for key in FIRM_ASSET_KEYS:
+            context.log_event(dg.AssetMaterialization(
+                key, partition=str(call_key(firm, quarter)),
+                metadata={"has_call": True, "status": "stored earlier, reported by retry_failed_firms"}))
+    if missing:
+        context.log.info(f"quarter {quarter}: reported {len(missing)} stored firm(s) Dagster had not recorded")
 
 
 @dg.job(name=RETRY_JOB, tags={"ftm/kind": "retry"},

@@ -114,3 +114,26 @@ def test_demo_quarter_end_to_end_is_idempotent(ftm_env, tmp_path):
         assert again["failed_firms"] == []
         with connect(ftm_env["database_url"]) as conn:
             assert table_counts(conn) == first
+
+
+@pytest.mark.slow
+def test_retry_reports_stored_firms_a_killed_run_never_reported(ftm_env, tmp_path):
+    """A run killed between a firm's commit and its (batched) event write leaves rows Dagster does not
+    know; retry_failed_firms reports them without recomputing."""
+    corpus = write_corpus(tmp_path / "calls.parquet", n_firms=3, seed=5)
+    run_config = {"resources": {"transcripts": {"config": {"uri": str(corpus)}}}}
+    with dg.instance_for_test() as first:
+        assert run_quarter(str(corpus), QUARTER, instance=first)["failed_firms"] == []
+    with connect(ftm_env["database_url"]) as conn:
+        before = conn.execute("SELECT firm_id, run_id, updated_at FROM firm_runs ORDER BY firm_id").fetchall()
+    with dg.instance_for_test() as fresh:  # knows nothing of the first run
+        retry = defs.resolve_job_def(RETRY_JOB).execute_in_process(
+            instance=fresh,
+            run_config={**run_config, "ops": {"retry_failed_firms_op": {"config": {"quarter": QUARTER}}}},
+        )
+        assert retry.success
+        materialized, failed = partition_status(fresh, "topic_summaries")
+        assert materialized == {f for f, *_ in before} and failed == set()
+    with connect(ftm_env["database_url"]) as conn:
+        after = conn.execute("SELECT firm_id, run_id, updated_at FROM firm_runs ORDER BY firm_id").fetchall()
+    assert after == before, "stored firms were recomputed"

@@ -6,7 +6,8 @@ started or canceling therefore has no process left anywhere: the box it ran on w
 (spot) or stopped before the run could record its end. Left alone, such a run would hold the
 ``gpu`` pool slot forever. Reporting it failed frees the slot (after
 ``run_monitoring.free_slots_after_run_end_seconds``) and lets the sensor or the retry job
-resume the quarter. Queued runs are left alone: the daemon launches them as usual.
+resume the quarter. Queued runs are left alone: the daemon launches them as usual. It also stores
+the ``gpu`` pool limit (``dagster instance concurrency set gpu 1``) before the daemon first runs.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def fail_orphaned_runs(instance: DagsterInstance, reason: str = REASON) -> list[
 
 
 def main() -> int:
+    from ftm_assets.instance import ensure_gpu_pool
+
     with DagsterInstance.get() as instance:
         failed = fail_orphaned_runs(instance)
+        if ensure_gpu_pool(instance):  # the pool default alone lets a first dequeue pass launch several
+            print("ftm-recover-runs: set the gpu pool limit to 1")
     for run_id in failed:
         print(f"ftm-recover-runs: marked run {run_id} failed (lost with the previous box)")
     if not failed:
