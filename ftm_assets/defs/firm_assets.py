@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from ftm_assets.defs.partitions import call_key, call_partitions, split_call_key
 from ftm_assets.defs.resources import (
@@ -303,8 +304,10 @@ def run_firm_partitions(
         yield from reports.flush()  # committed firms stay materialized
         raise dg.Failure(description=f"run stopped by SIGTERM: {exc}; committed firms stay materialized, "
                                      f"re-run the quarter or `retry_failed_firms` to finish it") from exc
-    except Exception:
-        yield from reports.flush()  # firms committed before the error are reported before it propagates
+    except (Exception, KeyboardInterrupt, DagsterExecutionInterruptedError):
+        # firms committed before the error (or Dagster's SIGTERM/SIGINT interrupt, a BaseException)
+        # are reported before it propagates
+        yield from reports.flush()
         raise
     finally:
         stage.close()
