@@ -21,7 +21,7 @@ class FtmSettings:
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     embedding_model: str | None = None  # None -> the bundled all-MiniLM-L6-v2
     device: str = "auto"
-    embed_batch_size: int = 256
+    embed_batch_size: int | None = None  # None: 256 on CUDA, 32 on CPU (measured, docs/performance.md)
     transcripts_uri: str | None = None
     llm_base_url: str = DEFAULT_LLM_BASE_URL
     llm_model: str = DEFAULT_LLM_MODEL
@@ -59,7 +59,7 @@ def load_settings() -> FtmSettings:
         database_url=os.environ.get("FTM_DATABASE_URL") or None,
         embedding_model=os.environ.get("FTM_EMBEDDING_MODEL") or None,
         device=os.environ.get("FTM_DEVICE", "auto"),
-        embed_batch_size=_int_env("FTM_EMBED_BATCH_SIZE", 256),
+        embed_batch_size=_int_env("FTM_EMBED_BATCH_SIZE", 0) or None,
         transcripts_uri=os.environ.get("FTM_TRANSCRIPTS_URI") or None,
         llm_base_url=os.environ.get("FTM_LLM_BASE_URL", DEFAULT_LLM_BASE_URL),
         llm_model=os.environ.get("FTM_LLM_MODEL", DEFAULT_LLM_MODEL),

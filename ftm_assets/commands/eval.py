@@ -19,8 +19,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help="Parquet/CSV file or folder of transcripts")
     p.add_argument("--quarter", help="only this quarter, e.g. 2020Q2 (default: every quarter)")
     p.add_argument("--max-firms", type=int, default=None, help="at most this many firms per quarter")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a FirmTopicSettings field, e.g. --set min_cluster_size=10")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a FirmTopicSettings field, e.g. --set min_cluster_size=10",
+    )
     p.add_argument("--cache-dir", type=Path, default=None, help="cache embeddings here (one .npy per call)")
     p.add_argument("--device", default="auto", help="embedding device (auto, cpu, cuda)")
     p.add_argument("--firms", action="store_true", help="also print one line per firm (text mode)")
@@ -29,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_overrides(pairs: list[str]):
-    """``["min_cluster_size=10", "outlier_policy=keep"]`` -> ``FirmTopicSettings`` (types from the defaults)."""
+    """``["min_cluster_size=10", "outlier_policy=keep"]`` -> ``FirmTopicSettings`` (value types from
+    the defaults)."""
     from ftm_assets.modeling.settings import FirmTopicSettings
 
     fields = {f.name: f for f in dataclasses.fields(FirmTopicSettings)}
@@ -65,23 +72,40 @@ def run(args: argparse.Namespace) -> int:
     env = load_settings()
     encoder = SentenceEncoder.load(env.embedding_model, args.device, env.embed_batch_size)
     progress = None if args.json else (lambda line: print(line, file=sys.stderr))
-    report = evaluate_transcripts(args.path, encoder, settings, quarter=args.quarter, max_firms=args.max_firms,
-                                  cache_dir=args.cache_dir, progress=progress)
+    report = evaluate_transcripts(
+        args.path,
+        encoder,
+        settings,
+        quarter=args.quarter,
+        max_firms=args.max_firms,
+        cache_dir=args.cache_dir,
+        progress=progress,
+    )
     if args.json:
         print(json.dumps(report, default=str))
         return 0
-    print(f"{report['transcripts']}: {report['overall']['firms']} firms, {report['overall']['topics']} topics")
-    header = f"{'quarter':<8} {'firms':>5} {'topics':>6} {'coherence':>9} {'diversity':>9} {'outliers':>8} " \
-             f"{'boilerpl.':>9} {'ARI':>6}"
+    print(
+        f"{report['transcripts']}: {report['overall']['firms']} firms, {report['overall']['topics']} topics"
+    )
+    header = (
+        f"{'quarter':<8} {'firms':>5} {'topics':>6} {'coherence':>9} {'diversity':>9} {'outliers':>8} "
+        f"{'boilerpl.':>9} {'ARI':>6}"
+    )
     print(header)
     for quarter, q in {**report["quarters"], "all": report["overall"]}.items():
-        print(f"{quarter:<8} {q['firms']:>5} {q['topics']:>6} {_fmt(q['coherence']):>9} {_fmt(q['diversity']):>9} "
-              f"{_fmt(q['outlier_share']):>8} {_fmt(q['boilerplate_share']):>9} {_fmt(q.get('ari_mean')):>6}")
+        print(
+            f"{quarter:<8} {q['firms']:>5} {q['topics']:>6} {_fmt(q['coherence']):>9} "
+            f"{_fmt(q['diversity']):>9} {_fmt(q['outlier_share']):>8} "
+            f"{_fmt(q['boilerplate_share']):>9} {_fmt(q.get('ari_mean')):>6}"
+        )
     if args.firms:
         for f in report["firms"]:
-            print(f"  {f['firm_id']:<12} {f['quarter']} topics {f['n_topics']:>3} coherence {_fmt(f['coherence'])} "
-                  f"diversity {_fmt(f['diversity'])} outliers {_fmt(f['outlier_share'])}"
-                  + (f" ARI {_fmt(f['ari'])}" if "ari" in f else ""))
+            print(
+                f"  {f['firm_id']:<12} {f['quarter']} topics {f['n_topics']:>3} "
+                f"coherence {_fmt(f['coherence'])} diversity {_fmt(f['diversity'])} "
+                f"outliers {_fmt(f['outlier_share'])}"
+                + (f" ARI {_fmt(f['ari'])}" if "ari" in f else "")
+            )
     for message in report["unreadable_firms"]:
         print(f"unreadable: {message}", file=sys.stderr)
     return 0

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 
+from ftm_assets.defs.checks import firm_quality_evaluations
 from ftm_assets.defs.partitions import call_key, call_partitions, split_call_key
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -54,7 +55,7 @@ class FirmRunConfig(dg.Config):
     recompute: bool = False  # recompute firms whose stored rows are already current
     max_pending_firms: int = 16  # firms allowed to wait for LLM summaries
     min_sentences: int = 30
-    min_cluster_size: int = 8
+    min_cluster_size: int = 10
     cluster_backend: str = "hdbscan"
     outlier_policy: str = "reduce"
     outlier_threshold: float = 0.3
@@ -280,6 +281,7 @@ def run_firm_partitions(
     stage = FirmStage(encoder, llm.summarizer, warehouse.url(), settings, run_id=context.run_id)
     reports = FirmReports(context, selected, batched=batch_reports)
     no_call = {key: {"has_call": False} for key in selected}
+    check_events: list[dg.AssetCheckEvaluation] = []
     try:
         with _StopFlag() as stop:
             stage.should_stop = stop.event.is_set
@@ -299,7 +301,13 @@ def run_firm_partitions(
                         str(call_key(outcome.firm_id, outcome.quarter)),
                         {key: _metadata(outcome, key, encoder.model_id, encoder.dim) for key in selected},
                     )
+                    if FIRM_TOPICS in selected:
+                        check_events.extend(firm_quality_evaluations(
+                            outcome.stats, str(call_key(outcome.firm_id, outcome.quarter))))
         yield from reports.flush()
+        # quality checks are logged once every firm's materialization has been written
+        for event in check_events:
+            context.log_event(event)
     except StopRequested as exc:
         yield from reports.flush()  # committed firms stay materialized
         raise dg.Failure(description=f"run stopped by SIGTERM: {exc}; committed firms stay materialized, "

@@ -9,6 +9,8 @@ which also stores the output. It runs after the quarter's firm run even when a f
 
 import dagster as dg
 
+from ftm_assets.config import load_settings
+from ftm_assets.defs.checks import quarter_plot_metadata
 from ftm_assets.defs.firm_assets import TOPIC_SUMMARIES
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
 from ftm_assets.defs.resources import (
@@ -73,9 +75,11 @@ def themes(
         firm_tokens = conn.execute(
             "SELECT coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) FROM firms"
             " WHERE quarter = %s", (quarter,)).fetchone()
+    plots = quarter_plot_metadata(quarter, topic_summaries.topics, result.themes, load_settings().home / "plots")
     return dg.Output(
         result,
         metadata={
+            **plots,
             "quarter": quarter,
             "themes": len(result.themes),
             "topics_in": result.n_topics_in,

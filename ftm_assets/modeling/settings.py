@@ -5,8 +5,10 @@ take everything tunable from one of these objects, so a run is described by its 
 (Dagster config builds them; tests build them directly). Values are checked on construction,
 so a typo in a backend or policy name fails before any model is fitted.
 
-Defaults follow BERTopic's (UMAP 15 neighbours / 5 components / min_dist 0 / cosine) with a
-smaller HDBSCAN ``min_cluster_size`` (8) because one call has only a few hundred sentences.
+Firm-topic defaults were chosen by the configuration comparison in docs/quality.md (real calls
+and planted-topic demo calls): UMAP 30 neighbours / 5 components / min_dist 0 / cosine and HDBSCAN
+``min_cluster_size`` 10, a little coarser than BERTopic's 15 neighbours, which split one call's
+themes into more, less coherent topics.
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ class FirmTopicSettings:
     """
 
     min_sentences: int = 30
-    umap_n_neighbors: int = 15
+    umap_n_neighbors: int = 30
     umap_n_components: int = 5
     umap_min_dist: float = 0.0
     umap_metric: str = "cosine"
-    min_cluster_size: int = 8
+    min_cluster_size: int = 10
     min_samples: int | None = None
     cluster_backend: str = "hdbscan"
     outlier_policy: str = "reduce"

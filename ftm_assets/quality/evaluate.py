@@ -31,14 +31,21 @@ from ftm_assets.quality.metrics import FirmQuality, adjusted_rand, firm_quality,
 from ftm_assets.sources.demo import BOILERPLATE, OTHER
 from ftm_assets.sources.schema import FirmInputError
 
-__all__ = ["PLANTED_COLUMN", "embed_cached", "evaluate_calls", "evaluate_transcripts", "load_calls",
-           "planted_labels"]
+__all__ = [
+    "PLANTED_COLUMN",
+    "embed_cached",
+    "evaluate_calls",
+    "evaluate_transcripts",
+    "load_calls",
+    "planted_labels",
+]
 
 PLANTED_COLUMN = "planted_topic"
 
 
-def load_calls(path: str, quarter: str | None = None, max_firms: int | None = None
-               ) -> tuple[list[FirmCall], list[str]]:
+def load_calls(
+    path: str, quarter: str | None = None, max_firms: int | None = None
+) -> tuple[list[FirmCall], list[str]]:
     """The calls of ``path`` (all quarters, or ``quarter``), firms sorted, at most ``max_firms``
     per quarter; returns the calls and the messages of firms that could not be read."""
     from ftm_assets.sources.open import open_source
@@ -48,7 +55,9 @@ def load_calls(path: str, quarter: str | None = None, max_firms: int | None = No
     quarters = sorted({q for _, q in listed})
     if quarter is not None:
         if quarter not in quarters:
-            raise ValueError(f"quarter {quarter} has no calls in {path} (quarters present: {', '.join(quarters)})")
+            raise ValueError(
+                f"quarter {quarter} has no calls in {path} (quarters present: {', '.join(quarters)})"
+            )
         quarters = [quarter]
     calls, errors = [], []
     for q in quarters:
@@ -113,7 +122,9 @@ def _planted_scores(call: FirmCall, topics: FirmTopics, planted: dict[int, str])
     return {
         "ari": round(adjusted_rand(truth, predicted), 4),
         "ari_planted_sentences": (
-            round(adjusted_rand([truth[i] for i in themed], [predicted[i] for i in themed]), 4) if themed else None
+            round(adjusted_rand([truth[i] for i in themed], [predicted[i] for i in themed]), 4)
+            if themed
+            else None
         ),
         "planted_topics": len({truth[i] for i in themed}),
     }
@@ -122,13 +133,15 @@ def _planted_scores(call: FirmCall, topics: FirmTopics, planted: dict[int, str])
 def evaluate_calls(
     calls: Sequence[FirmCall],
     encoder: SentenceEncoder,
-    settings: FirmTopicSettings = FirmTopicSettings(),
+    settings: FirmTopicSettings | None = None,
     *,
     planted: dict[tuple[str, str], dict[int, str]] | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Embed, topic-model and score ``calls``; returns per-quarter aggregates and per-firm rows."""
+    """Embed, topic-model and score ``calls`` (``settings`` default: ``FirmTopicSettings()``);
+    returns per-quarter aggregates and per-firm rows."""
+    settings = settings or FirmTopicSettings()
     firms: list[FirmQuality] = []
     rows: list[dict] = []
     seconds = {"embed": 0.0, "topics": 0.0, "metrics": 0.0}
@@ -148,8 +161,10 @@ def evaluate_calls(
         firms.append(quality)
         rows.append(row)
         if progress is not None:
-            progress(f"[{n}/{len(calls)}] {call.firm_id} {call.quarter}: {quality.n_topics} topics, "
-                     f"coherence {quality.coherence}, outliers {quality.outlier_share:.2f}")
+            progress(
+                f"[{n}/{len(calls)}] {call.firm_id} {call.quarter}: {quality.n_topics} topics, "
+                f"coherence {quality.coherence}, outliers {quality.outlier_share:.2f}"
+            )
     quarters = {}
     for q in sorted({f.quarter for f in firms}):
         in_q = [i for i, f in enumerate(firms) if f.quarter == q]
@@ -157,9 +172,14 @@ def evaluate_calls(
         aris = [rows[i]["ari"] for i in in_q if "ari" in rows[i]]
         if aris:
             summary["ari_mean"] = round(float(np.mean(aris)), 4)
-            planted_only = [rows[i]["ari_planted_sentences"] for i in in_q
-                            if rows[i].get("ari_planted_sentences") is not None]
-            summary["ari_planted_sentences_mean"] = round(float(np.mean(planted_only)), 4) if planted_only else None
+            planted_only = [
+                rows[i]["ari_planted_sentences"]
+                for i in in_q
+                if rows[i].get("ari_planted_sentences") is not None
+            ]
+            summary["ari_planted_sentences_mean"] = (
+                round(float(np.mean(planted_only)), 4) if planted_only else None
+            )
         quarters[q] = summary
     overall = quarter_quality(firms)
     all_aris = [r["ari"] for r in rows if "ari" in r]
@@ -178,7 +198,7 @@ def evaluate_calls(
 def evaluate_transcripts(
     path: str,
     encoder: SentenceEncoder,
-    settings: FirmTopicSettings = FirmTopicSettings(),
+    settings: FirmTopicSettings | None = None,
     *,
     quarter: str | None = None,
     max_firms: int | None = None,

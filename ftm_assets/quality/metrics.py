@@ -1,11 +1,14 @@
 """Topic-quality metrics of one firm's topics and of a quarter.
 
-* **Coherence**: NPMI of each topic's top words over the firm's own sentences (one sentence is
-  one document), averaged over the word pairs of a topic, then over the firm's topics.
+* **Coherence**: NPMI of each topic's top words over the firm's own sentences, averaged over
+  the word pairs of a topic, then over the firm's topics.
   ``NPMI(a, b) = log(p(a, b) / (p(a) p(b))) / -log p(a, b)``; a pair that never occurs together
-  scores -1, a pair found in every sentence +1. A sentence "holds" a word when the word is one of
-  its terms as the topic vectorizer sees them (uni- and bigrams after stop words) or as a plain
-  vectorizer without stop words does, so keywords of any vectorizer variant are found.
+  scores -1, a pair found in every document +1. A document is a window of ``window`` (default 3)
+  consecutive sentences of the call, sliding by one: single sentences are so short that most
+  pairs of ten top words never share one, and the mean then mostly counts that (see
+  docs/quality.md). A sentence "holds" a word when the word is one of its terms as the topic
+  vectorizer sees them (uni- and bigrams after stop words) or as a plain vectorizer without stop
+  words does, so keywords of any vectorizer variant are found.
 * **Diversity**: distinct top words / all top words over the firm's topics (1.0: no word is
   shared between topics).
 * **Outlier share**: sentences of the call with no topic (boilerplate sentences count).
@@ -42,18 +45,18 @@ __all__ = [
     "npmi_coherence",
     "quarter_quality",
     "sentence_terms",
+    "sentence_windows",
     "topic_diversity",
 ]
 
 #: Words about the call rather than the business (the vectorizer does not drop these).
-CALL_LOGISTICS_WORDS: frozenset[str] = frozenset(
-    """
+_CALL_LOGISTICS_TEXT = """
     call calls conference teleconference line lines queue webcast replay recorded recording
     participants participant listen listening joining join joined remarks session
     statements forward looking safe harbor harbour sec filings filing gaap reconciliation
     reconciliations press star keypad analyst analysts
-    """.split()
-)
+"""
+CALL_LOGISTICS_WORDS: frozenset[str] = frozenset(_CALL_LOGISTICS_TEXT.split())
 #: A top word counts as courtesy/operator language when it is one of these.
 COURTESY_OPERATOR_WORDS: frozenset[str] = BOILERPLATE_STOP_WORDS | CALL_LOGISTICS_WORDS
 
@@ -61,6 +64,8 @@ COURTESY_OPERATOR_WORDS: frozenset[str] = BOILERPLATE_STOP_WORDS | CALL_LOGISTIC
 BOILERPLATE_TOPIC_SHARE = 0.5
 #: Top words per topic used for coherence and diversity (the firm stage keeps 10).
 DEFAULT_TOP_N = 10
+#: Consecutive sentences per coherence document.
+DEFAULT_WINDOW = 3
 
 
 def sentence_terms(texts: Sequence[str]) -> list[frozenset[str]]:
@@ -71,6 +76,16 @@ def sentence_terms(texts: Sequence[str]) -> list[frozenset[str]]:
     topic_analyzer = make_vectorizer().build_analyzer()
     plain_analyzer = CountVectorizer(ngram_range=(1, 2), token_pattern=TOKEN_PATTERN).build_analyzer()
     return [frozenset(topic_analyzer(t)) | frozenset(plain_analyzer(t)) for t in texts]
+
+
+def sentence_windows(terms: Sequence[frozenset[str]], window: int = DEFAULT_WINDOW) -> list[frozenset[str]]:
+    """The union of the terms of each run of ``window`` consecutive sentences (sliding by one; one
+    document when there are fewer sentences than ``window``)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if not terms:
+        return []
+    return [frozenset().union(*terms[i : i + window]) for i in range(max(1, len(terms) - window + 1))]
 
 
 def _npmi(n_a: int, n_b: int, n_ab: int, n_docs: int) -> float:
@@ -99,7 +114,7 @@ def npmi_coherence(top_words: Sequence[str], documents: Sequence[Iterable[str]])
     scores = [
         _npmi(len(docs_with[a]), len(docs_with[b]), len(docs_with[a] & docs_with[b]), n_docs)
         for i, a in enumerate(words)
-        for b in words[i + 1:]
+        for b in words[i + 1 :]
     ]
     return float(np.mean(scores))
 
@@ -153,18 +168,25 @@ class FirmQuality:
 
     def as_dict(self, *, with_topics: bool = False) -> dict:
         """Plain JSON-ready dict, floats rounded to 4 places."""
-        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "topics"}
+        out = {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "topics"
+        }
         if with_topics:
             out["topics"] = [
-                {**{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(t).items()},
-                 "boilerplate": t.boilerplate}
+                {
+                    **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(t).items()},
+                    "boilerplate": t.boilerplate,
+                }
                 for t in self.topics
             ]
         return out
 
 
-def firm_quality(call: FirmCall, topics: FirmTopics, top_n: int = DEFAULT_TOP_N) -> FirmQuality:
-    """All metrics of one call's topics (``topics.assignments`` aligned with ``call.sentences``)."""
+def firm_quality(
+    call: FirmCall, topics: FirmTopics, top_n: int = DEFAULT_TOP_N, window: int = DEFAULT_WINDOW
+) -> FirmQuality:
+    """All metrics of one call's topics (``topics.assignments`` aligned with ``call.sentences``);
+    coherence over windows of ``window`` sentences."""
     texts = call.texts
     assignments = np.asarray(topics.assignments)
     if len(assignments) != len(texts):
@@ -172,7 +194,7 @@ def firm_quality(call: FirmCall, topics: FirmTopics, top_n: int = DEFAULT_TOP_N)
             f"firm {call.firm_id!r} quarter {call.quarter}: {len(assignments)} topic assignments "
             f"for {len(texts)} sentences"
         )
-    documents = sentence_terms(texts) if topics.topics else []
+    documents = sentence_windows(sentence_terms(texts), window) if topics.topics else []
     flagged = np.array([is_boilerplate(t) for t in texts], dtype=bool) if topics.topics else np.zeros(0, bool)
     per_topic = []
     for t in topics.topics:
@@ -224,7 +246,9 @@ def quarter_quality(firms: Sequence[FirmQuality]) -> dict:
         "coherence_p10": round(float(np.percentile(coherences, 10)), 4) if coherences else None,
         "diversity": _mean(f.diversity for f in firms),
         "outlier_share": (
-            round(sum(f.outlier_share * f.n_sentences for f in firms) / n_sentences, 4) if n_sentences else None
+            round(sum(f.outlier_share * f.n_sentences for f in firms) / n_sentences, 4)
+            if n_sentences
+            else None
         ),
         "boilerplate_share": round(sum(t.boilerplate for t in topics) / len(topics), 4) if topics else None,
     }
@@ -243,10 +267,10 @@ def adjusted_rand(truth: Sequence, predicted: Sequence) -> float:
 class QualityThresholds:
     """What the per-firm asset check accepts (see docs/quality.md for how they were set)."""
 
-    min_coherence: float = 0.0
-    min_diversity: float = 0.5
-    max_outlier_share: float = 0.5
-    max_boilerplate_share: float = 0.25
+    min_coherence: float = -0.2
+    min_diversity: float = 0.8
+    max_outlier_share: float = 0.35
+    max_boilerplate_share: float = 0.2
 
     def failures(self, quality: Mapping) -> list[str]:
         """Human-readable reasons why ``quality`` (a ``FirmQuality.as_dict()``) fails; [] if it passes."""
@@ -255,12 +279,30 @@ class QualityThresholds:
             reasons.append(f"no topics (outcome {quality.get('topic_outcome', 'unknown')})")
             return reasons
         checks = (
-            ("coherence", quality.get("coherence"), lambda v: v >= self.min_coherence, f">= {self.min_coherence}"),
-            ("diversity", quality.get("diversity"), lambda v: v >= self.min_diversity, f">= {self.min_diversity}"),
-            ("outlier_share", quality.get("outlier_share"), lambda v: v <= self.max_outlier_share,
-             f"<= {self.max_outlier_share}"),
-            ("boilerplate_share", quality.get("boilerplate_share"), lambda v: v <= self.max_boilerplate_share,
-             f"<= {self.max_boilerplate_share}"),
+            (
+                "coherence",
+                quality.get("coherence"),
+                lambda v: v >= self.min_coherence,
+                f">= {self.min_coherence}",
+            ),
+            (
+                "diversity",
+                quality.get("diversity"),
+                lambda v: v >= self.min_diversity,
+                f">= {self.min_diversity}",
+            ),
+            (
+                "outlier_share",
+                quality.get("outlier_share"),
+                lambda v: v <= self.max_outlier_share,
+                f"<= {self.max_outlier_share}",
+            ),
+            (
+                "boilerplate_share",
+                quality.get("boilerplate_share"),
+                lambda v: v <= self.max_boilerplate_share,
+                f"<= {self.max_boilerplate_share}",
+            ),
         )
         for name, value, ok, bound in checks:
             if value is not None and not ok(value):

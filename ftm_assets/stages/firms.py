@@ -34,6 +34,7 @@ from ftm_assets.modeling.embedding import SentenceEncoder
 from ftm_assets.modeling.firm_topics import build_firm_topics
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import FirmCall, FirmTopics, TopicSummary
+from ftm_assets.quality.metrics import firm_quality
 from ftm_assets.sources.schema import FirmInputError
 from ftm_assets.warehouse.database import open_connection
 from ftm_assets.warehouse.firm_rows import (
@@ -229,6 +230,7 @@ class FirmStage:
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
                 "llm_calls": usage.calls,
+                "quality": firm_quality(call, p.topics).as_dict(),
             },
             timings=p.timings,
         )
