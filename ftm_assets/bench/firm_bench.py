@@ -87,15 +87,6 @@ def warm_up_topic_model(call, settings) -> float:
     return time.perf_counter() - t0
 
 
-def _metadata_total(result, asset: str, field: str) -> float:
-    total = 0.0
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        if mat.asset_key.to_user_string() == asset and field in mat.metadata:
-            total += float(mat.metadata[field].value or 0.0)
-    return total
-
-
 def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_base_url: str) -> dict:
     """One ranged Dagster run of the firm job over ``firms`` (env from ``BenchEnvironment``)."""
     import dagster as dg
@@ -103,7 +94,7 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
     from ftm_assets.bench.env import BenchEnvironment
     from ftm_assets.config import load_settings
     from ftm_assets.definitions import FIRM_JOB, defs
-    from ftm_assets.defs.launch import ordered_firms, register_firms
+    from ftm_assets.defs.launch import ordered_firms, register_firms, sum_materialization_metadata
     from ftm_assets.defs.partitions import quarter_range_tags
     from ftm_assets.instance import prepare_instance
 
@@ -117,7 +108,7 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
         }
         with BenchEnvironment.llm_endpoint(llm_base_url), StageTimer() as timer:
             t0 = time.perf_counter()
-            result = defs.get_job_def(FIRM_JOB).execute_in_process(
+            result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
                 instance=instance,
                 tags=quarter_range_tags(quarter, ordered_firms(instance, set(firms))),
                 run_config=run_config,
@@ -127,8 +118,8 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise RuntimeError(f"pipeline firm run failed for quarter {quarter}: {failures[:3]}")
-    embed = _metadata_total(result, "sentence_embeddings", "embed_seconds")
-    topics = _metadata_total(result, "firm_topics", "topic_seconds")
+    embed = sum_materialization_metadata(result, "sentence_embeddings", "embed_seconds")
+    topics = sum_materialization_metadata(result, "firm_topics", "topic_seconds")
     umap, hdbscan = timer.get("umap"), timer.get("hdbscan")
     stages = {
         "model_load": timer.seconds.get("model_load", 0.0),
@@ -137,8 +128,8 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
         "hdbscan": hdbscan,
         "representation": topics - (umap or 0.0) - (hdbscan or 0.0) if umap is not None else None,
         "summary_embed": max(0.0, timer.seconds.get("encode", 0.0) - embed),
-        "llm_wait": _metadata_total(result, "topic_summaries", "llm_wait_seconds"),
-        "db_write": _metadata_total(result, "topic_summaries", "db_write_seconds"),
+        "llm_wait": sum_materialization_metadata(result, "topic_summaries", "llm_wait_seconds"),
+        "db_write": sum_materialization_metadata(result, "topic_summaries", "db_write_seconds"),
     }
     accounted = (
         stages["model_load"]

@@ -106,7 +106,7 @@ def run_quarter(
         timings["firm_run_total"] = time.perf_counter() - t0
         firm_run_id = result.run_id
         for stage, (asset, field) in STAGE_METADATA.items():
-            timings[f"firms.{stage}"] = _sum_metadata(result, asset, field)
+            timings[f"firms.{stage}"] = sum_materialization_metadata(result, asset, field)
         failed.update(_failed_firms(result))
     t0 = time.perf_counter()
     themes_result = defs.resolve_job_def(THEMES_JOB).execute_in_process(
@@ -149,7 +149,8 @@ def run_quarter(
     }
 
 
-def _sum_metadata(result, asset: str, field: str) -> float:
+def sum_materialization_metadata(result, asset: str, field: str) -> float:
+    """Sum of a numeric metadata ``field`` over a run result's materializations of ``asset``."""
     total = 0.0
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -242,11 +242,3 @@ class FirmStage:
         except psycopg.Error:
             log.warning("could not record failure of firm %s quarter %s", firm_id, quarter)
         return FirmOutcome(firm_id, quarter, FAILED, error=message, timings=timings or {})
-
-
-def with_recompute(settings: FirmStageSettings, recompute: bool) -> FirmStageSettings:
-    return replace(settings, recompute=recompute)
-
-
-def firms_in(outcomes: Sequence[FirmOutcome], status: str) -> list[str]:
-    return [o.firm_id for o in outcomes if o.status == status]

@@ -36,10 +36,6 @@ def load_quarter_topics(conn: psycopg.Connection, quarter: str) -> QuarterTopics
     return QuarterTopics(quarter, topics, emb)
 
 
-def count_firms(conn: psycopg.Connection, quarter: str) -> int:
-    return conn.execute("SELECT count(*) FROM firms WHERE quarter = %s", (quarter,)).fetchone()[0]
-
-
 def replace_quarter_themes(
     conn: psycopg.Connection,
     quarter: str,
