@@ -66,3 +66,14 @@ def pg_instance(pg_admin_url):
     url = sqlalchemy_url(pg_admin_url.replace("/postgres?", f"/{name}?"))
     with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as instance:
         yield instance
+
+
+@pytest.fixture(autouse=True)
+def _forget_closed_dagster_state_storage():
+    """Each DagsterInstance publishes its defs-state storage in a context variable; an instance
+    closed out of creation order can leave it pointing at a dead instance, and building Definitions
+    in a later test then fails ("undefined DagsterInstance weakref"). Clear it after every test."""
+    yield
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)

@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 from ftm_assets.config import load_settings
 from ftm_assets.llm.client import TopicSummarizer
 from ftm_assets.llm.settings import LlmSettings
-from ftm_assets.modeling.embedding import SentenceEncoder, resolve_device
+from ftm_assets.modeling.embedding import SentenceEncoder
 from ftm_assets.warehouse.database import connect, resolve_database_url
 from ftm_assets.warehouse.schema import HnswSettings, migrate
 
@@ -34,9 +34,8 @@ class EmbeddingModelResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         settings = load_settings()
         model = self.model or settings.embedding_model
-        device = resolve_device(self.device or settings.device)
-        batch = self.batch_size or settings.embed_batch_size or (256 if device.startswith("cuda") else 32)
-        self._encoder = SentenceEncoder.load(model, device, batch)
+        self._encoder = SentenceEncoder.load(model, self.device or settings.device,
+                                             self.batch_size or settings.embed_batch_size)
         if context.log:
             context.log.info(f"embedding model {self._encoder.model_id} loaded on {self._encoder.device}")
 

@@ -56,13 +56,11 @@ def test_ranged_run_records_one_check_result_per_firm_partition():
     step is skipped (the op yields events only, dagster-findings §2.2), and the evaluations the op
     logs settle the planned check rows, one per firm partition."""
     warehouse = WarehouseResource(database_url="postgresql://unused/none")
-    # resolved inside a live instance: Dagster's definitions-load context reads the current
-    # instance's state storage, which an earlier test's closed instance would otherwise leave behind
+    defs = dg.Definitions(
+        assets=[ranged_firm_topics], asset_checks=[topic_quality_check], resources={"warehouse": warehouse}
+    )
+    assert dg.AssetCheckKey(FIRM_TOPICS, TOPIC_QUALITY_CHECK) in defs.resolve_asset_graph().asset_check_keys
     with dg.instance_for_test() as instance:
-        defs = dg.Definitions(
-            assets=[ranged_firm_topics], asset_checks=[topic_quality_check], resources={"warehouse": warehouse}
-        )
-        assert dg.AssetCheckKey(FIRM_TOPICS, TOPIC_QUALITY_CHECK) in defs.resolve_asset_graph().asset_check_keys
         instance.add_dynamic_partitions(FIRM_DIM, ["AAA", "BBB", "CCC"])
         result = dg.materialize(
             [ranged_firm_topics, topic_quality_check],
