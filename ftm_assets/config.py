@@ -26,7 +26,10 @@ class FtmSettings:
     llm_base_url: str = DEFAULT_LLM_BASE_URL
     llm_model: str = DEFAULT_LLM_MODEL
     llm_api_key_env: str = DEFAULT_API_KEY_ENV
-    llm_max_concurrency: int = 8
+    llm_max_concurrency: int = 64  # ceiling of requests in flight (adaptive) or the fixed cap
+    llm_initial_concurrency: int = 8
+    llm_adaptive_concurrency: bool = True
+    llm_mode: str = "per_topic"  # "per_topic" | "per_firm"
     llm_privacy: str = "sentences"
 
     @property
@@ -52,6 +55,18 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
 def load_settings() -> FtmSettings:
     home = Path(os.environ.get("FTM_HOME") or Path.home() / ".ftm").expanduser().resolve()
     return FtmSettings(
@@ -64,6 +79,9 @@ def load_settings() -> FtmSettings:
         llm_base_url=os.environ.get("FTM_LLM_BASE_URL", DEFAULT_LLM_BASE_URL),
         llm_model=os.environ.get("FTM_LLM_MODEL", DEFAULT_LLM_MODEL),
         llm_api_key_env=os.environ.get("FTM_LLM_API_KEY_ENV", DEFAULT_API_KEY_ENV),
-        llm_max_concurrency=_int_env("FTM_LLM_MAX_CONCURRENCY", 8),
+        llm_max_concurrency=_int_env("FTM_LLM_MAX_CONCURRENCY", 64),
+        llm_initial_concurrency=_int_env("FTM_LLM_INITIAL_CONCURRENCY", 8),
+        llm_adaptive_concurrency=_bool_env("FTM_LLM_ADAPTIVE_CONCURRENCY", True),
+        llm_mode=os.environ.get("FTM_LLM_MODE") or "per_topic",
         llm_privacy=os.environ.get("FTM_LLM_PRIVACY", "sentences"),
     )

@@ -92,7 +92,10 @@ class LlmResource(dg.ConfigurableResource):
     base_url: str | None = None  # None -> FTM_LLM_BASE_URL, else https://api.x.ai/v1
     model: str | None = None  # None -> FTM_LLM_MODEL, else the default model
     api_key_env: str | None = None  # name of the variable holding the key; None -> XAI_API_KEY
-    max_concurrency: int | None = None  # None -> FTM_LLM_MAX_CONCURRENCY, else 8
+    max_concurrency: int | None = None  # ceiling in flight; None -> FTM_LLM_MAX_CONCURRENCY, else 64
+    initial_concurrency: int | None = None  # None -> FTM_LLM_INITIAL_CONCURRENCY, else 8
+    adaptive_concurrency: bool | None = None  # AIMD on 429s; None -> FTM_LLM_ADAPTIVE_CONCURRENCY, else on
+    mode: str | None = None  # "per_topic" | "per_firm"; None -> FTM_LLM_MODE, else per_topic
     max_retries: int = 4
     timeout_s: float = 30.0
     max_tokens: int = 220
@@ -109,6 +112,13 @@ class LlmResource(dg.ConfigurableResource):
             model=self.model or env.llm_model,
             api_key=os.environ.get(key_env) or None,
             max_concurrency=self.max_concurrency or env.llm_max_concurrency,
+            initial_concurrency=self.initial_concurrency or env.llm_initial_concurrency,
+            adaptive_concurrency=(
+                env.llm_adaptive_concurrency
+                if self.adaptive_concurrency is None
+                else self.adaptive_concurrency
+            ),
+            mode=self.mode or env.llm_mode,
             max_retries=self.max_retries,
             timeout_s=self.timeout_s,
             max_tokens=self.max_tokens,

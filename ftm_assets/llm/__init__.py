@@ -1,4 +1,5 @@
-"""The LLM layer: prompts, an OpenAI-compatible client with retries, and extractive fallbacks.
+"""The LLM layer: prompts, an OpenAI-compatible client with retries, adaptive concurrency
+(``limiter``) and a per-firm JSON mode (``batch``), and extractive fallbacks.
 
 ``TopicSummarizer`` writes topic summaries and theme names; ``FakeOpenAIServer``
 (``ftm_assets.llm.fake_server``) stands in for the endpoint in tests and benchmarks.

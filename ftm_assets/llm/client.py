@@ -1,15 +1,17 @@
 """Topic summaries and theme names from an OpenAI-compatible endpoint, with retries and an extractive fallback.
 
 ``TopicSummarizer`` owns one background thread running one asyncio event loop; the
-``openai.AsyncOpenAI`` client (its own retries off) and the ``asyncio.Semaphore`` that caps
-concurrent requests live in that loop. Callers on other threads hand work over with
-``submit_firm`` (returns a ``concurrent.futures.Future`` at once) or the blocking
-``summarize_firm``/``name_themes``.
+``openai.AsyncOpenAI`` client (its own retries off) and the ``AdaptiveLimiter`` that caps
+concurrent requests (AIMD on 429s, ``ftm_assets.llm.limiter``) live in that loop. Callers on
+other threads hand work over with ``submit_firm`` (returns a ``concurrent.futures.Future`` at
+once) or the blocking ``summarize_firm``/``name_themes``.
 
 Every call is retried with jittered exponential backoff on 408/409/429/5xx, timeouts, dropped
 connections and rejected content (empty or garbage), at most ``max_retries`` times; other errors
 are not retried. When a call fails for good the text is extractive and ``fallback_reason`` says
-why. Nothing here logs the API key, request headers or server error bodies.
+why. In ``per_firm`` mode a firm's topics go out in one JSON request; a topic whose entry is
+unusable (or all of them, when the answer is not well-formed JSON, which is not retried) gets
+an ordinary per-topic call. Nothing here logs the API key, request headers or server error bodies.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ from typing import Any, TypeVar
 
 import openai
 
+from ftm_assets.llm.batch import batches, entry_reason, parse_firm_answer, split_usage
 from ftm_assets.llm.extractive import extractive_theme_text, extractive_topic_summary
-from ftm_assets.llm.prompts import ThemePromptInput, TopicPromptInput, theme_messages, topic_messages
+from ftm_assets.llm.limiter import CLEAN, OTHER, RATE_LIMITED, AdaptiveLimiter, AimdPolicy
+from ftm_assets.llm.prompts import (
+    ThemePromptInput,
+    TopicPromptInput,
+    firm_messages,
+    theme_messages,
+    topic_messages,
+)
 from ftm_assets.llm.settings import LlmSettings
 from ftm_assets.llm.text import (
     EMPTY_CONTENT,
@@ -62,11 +72,26 @@ class ThemeText:
 
 @dataclass(frozen=True)
 class LlmCallStats:
-    """Counts over a run: HTTP requests sent, retries among them, texts that fell back to extractive."""
+    """Counts over a run: HTTP requests sent, retries among them, texts that fell back to
+    extractive, answers that were HTTP 429, per-firm requests sent (first attempts) and topics
+    of per-firm requests that needed their own per-topic call."""
 
     requests: int = 0
     retries: int = 0
     fallbacks: int = 0
+    rate_limited: int = 0
+    batch_calls: int = 0
+    batch_topic_fallbacks: int = 0
+
+    def __add__(self, other: LlmCallStats) -> LlmCallStats:
+        return LlmCallStats(
+            self.requests + other.requests,
+            self.retries + other.retries,
+            self.fallbacks + other.fallbacks,
+            self.rate_limited + other.rate_limited,
+            self.batch_calls + other.batch_calls,
+            self.batch_topic_fallbacks + other.batch_topic_fallbacks,
+        )
 
 
 @dataclass(frozen=True)
@@ -196,7 +221,8 @@ class TopicSummarizer:
 
     Online (an API key is set) it owns ONE background thread running ONE asyncio event loop; the
     ``AsyncOpenAI`` client (``max_retries=0``, ``timeout=settings.timeout_s``) and the
-    ``asyncio.Semaphore(settings.max_concurrency)`` are created inside that loop. Offline it
+    ``AdaptiveLimiter`` (at most ``settings.max_concurrency`` requests in flight, fewer after
+    429s while ``settings.adaptive_concurrency``) are created inside that loop. Offline it
     starts no thread and makes no HTTP request: every text is extractive with reason
     ``"no_api_key"``.
 
@@ -215,7 +241,7 @@ class TopicSummarizer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._limiter: AdaptiveLimiter | None = None
         self._rng = random.Random()  # backoff jitter; used on the loop thread only
         self._counts_lock = threading.Lock()
         self._usage = TokenUsage()
@@ -316,7 +342,15 @@ class TopicSummarizer:
             timeout=self._settings.timeout_s,
             max_retries=0,
         )
-        self._semaphore = asyncio.Semaphore(self._settings.max_concurrency)
+        settings = self._settings
+        self._limiter = AdaptiveLimiter(
+            AimdPolicy(
+                settings.initial_concurrency,
+                settings.max_concurrency,
+                max_pause_s=settings.backoff_max_s,
+                adaptive=settings.adaptive_concurrency,
+            )
+        )
 
     async def _close_client(self) -> None:
         # Let cancelled calls unwind (their connections close) before the client goes away.
@@ -361,16 +395,20 @@ class TopicSummarizer:
 
     @property
     def call_stats(self) -> LlmCallStats:
-        """HTTP requests sent, retries among them and extractive fallbacks, over the run so far."""
+        """HTTP requests sent, retries among them, extractive fallbacks, 429s and per-firm
+        counts, over the run so far."""
         with self._counts_lock:
             return self._stats
 
-    def _count(
-        self, *, requests: int = 0, retries: int = 0, fallbacks: int = 0, usage: TokenUsage | None = None
-    ) -> None:
+    @property
+    def concurrency_limit(self) -> int | None:
+        """Requests allowed in flight right now (``None`` offline or before ``start()``)."""
+        limiter = self._limiter
+        return None if limiter is None else limiter.limit
+
+    def _count(self, *, usage: TokenUsage | None = None, **counts: int) -> None:
         with self._counts_lock:
-            s = self._stats
-            self._stats = LlmCallStats(s.requests + requests, s.retries + retries, s.fallbacks + fallbacks)
+            self._stats = self._stats + LlmCallStats(**counts)
             if usage is not None:
                 self._usage = self._usage + usage
 
@@ -407,7 +445,67 @@ class TopicSummarizer:
     async def _summarize_firm(
         self, firm_id: str, quarter: str, topics: tuple[TopicPromptInput, ...]
     ) -> list[TopicSummary]:
-        return list(await asyncio.gather(*(self._summarize_topic(firm_id, quarter, t) for t in topics)))
+        ids = [t.local_topic_id for t in topics]
+        if self._settings.mode != "per_firm" or len(topics) < 2 or len(set(ids)) != len(ids):
+            # One topic needs no batch; duplicate ids could not be told apart in a JSON answer.
+            return list(await asyncio.gather(*(self._summarize_topic(firm_id, quarter, t) for t in topics)))
+        ordered = sorted(topics, key=lambda t: t.local_topic_id)
+        chunks = batches(ordered, self._settings.batch_max_topics)
+        done: dict[int, TopicSummary] = {}
+        for part in await asyncio.gather(*(self._summarize_batch(firm_id, quarter, c) for c in chunks)):
+            done.update(part)
+        return [done[topic_id] for topic_id in ids]
+
+    async def _summarize_batch(
+        self, firm_id: str, quarter: str, topics: list[TopicPromptInput]
+    ) -> dict[int, TopicSummary]:
+        """Several topics (ascending ids) in one JSON request; per-topic calls for the entries
+        that cannot be used. The batch's usage is split over the topics (``split_usage``)."""
+        what = (
+            f"firm {firm_id} quarter {quarter} topics {topics[0].local_topic_id}-{topics[-1].local_topic_id}"
+        )
+        self._count(batch_calls=1)
+        result = await self._call(
+            firm_messages(firm_id, quarter, topics, self._settings),
+            parse_firm_answer,
+            what,
+            batch_size=len(topics),
+        )
+        entries = result.value if result.failure is None else {}
+        done: dict[int, TopicSummary] = {}
+        redo: list[tuple[TopicPromptInput, TokenUsage, str]] = []
+        for topic, share in zip(topics, split_usage(result.usage, len(topics)), strict=True):
+            reason = result.failure or entry_reason(entries, topic.local_topic_id)
+            summary = None
+            if reason is None:
+                summary, reason = accept_summary(
+                    entries[topic.local_topic_id], "stop", self._settings.max_summary_chars
+                )
+            if summary is not None:
+                done[topic.local_topic_id] = TopicSummary(
+                    topic.local_topic_id, summary, SOURCE_LLM, None, share
+                )
+            else:
+                redo.append((topic, share, reason or "batch_entry_rejected"))
+        if redo:
+            self._count(batch_topic_fallbacks=len(redo))
+            self._log.info(
+                "LLM answer for %s: %d of %d topics need their own request (%s)",
+                what,
+                len(redo),
+                len(topics),
+                ", ".join(sorted({reason for _, _, reason in redo})),
+            )
+            again = await asyncio.gather(*(self._summarize_topic(firm_id, quarter, t) for t, _, _ in redo))
+            for (_, share, _), summary in zip(redo, again, strict=True):
+                done[summary.local_topic_id] = TopicSummary(
+                    summary.local_topic_id,
+                    summary.summary,
+                    summary.source,
+                    summary.fallback_reason,
+                    share + summary.usage,
+                )
+        return done
 
     async def _summarize_topic(self, firm_id: str, quarter: str, topic: TopicPromptInput) -> TopicSummary:
         result = await self._call(
@@ -441,15 +539,20 @@ class TopicSummarizer:
         name, description = extractive_theme_text(theme, self._settings.max_summary_chars)
         return ThemeText(name, description, SOURCE_EXTRACTIVE, reason, usage)
 
-    def _request_kwargs(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _request_kwargs(self, messages: list[dict[str, str]], batch_size: int = 0) -> dict[str, Any]:
+        """Request parameters; a per-firm request (``batch_size`` topics) gets ``max_tokens`` per
+        topic plus room for the JSON, and ``response_format`` ``json_object`` if so configured."""
+        settings = self._settings
         kwargs: dict[str, Any] = {
-            "model": self._settings.model,
+            "model": settings.model,
             "messages": messages,
-            "max_tokens": self._settings.max_tokens,
-            "temperature": self._settings.temperature,
+            "max_tokens": settings.max_tokens * batch_size + 64 if batch_size else settings.max_tokens,
+            "temperature": settings.temperature,
         }
-        if self._settings.reasoning_effort is not None:
-            kwargs["reasoning_effort"] = self._settings.reasoning_effort
+        if batch_size and settings.json_response_format:
+            kwargs["response_format"] = {"type": "json_object"}
+        if settings.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = settings.reasoning_effort
         return kwargs
 
     async def _call(
@@ -457,12 +560,15 @@ class TopicSummarizer:
         messages: list[dict[str, str]],
         accept: Callable[[str | None, str | None, int], tuple[Any, str | None]],
         what: str,
+        batch_size: int = 0,
     ) -> _CallResult:
         """One logical call: up to ``1 + max_retries`` HTTP requests until ``accept`` takes the content.
 
-        Never raises for an LLM failure; the result then carries the fallback reason.
+        Never raises for an LLM failure; the result then carries the fallback reason. A per-firm
+        call (``batch_size`` > 0) does not retry rejected content and counts no fallback: its
+        caller falls back per topic.
         """
-        assert self._client is not None and self._semaphore is not None
+        assert self._client is not None and self._limiter is not None
         settings = self._settings
         usage = TokenUsage()
         attempts = settings.max_retries + 1
@@ -471,13 +577,26 @@ class TopicSummarizer:
         for attempt in range(attempts):
             retry_after_s: float | None = None
             try:
-                async with self._semaphore:
+                ticket = await self._limiter.acquire()
+                outcome = OTHER
+                try:
                     self._count(requests=1, retries=1 if attempt else 0)
-                    completion = await self._client.chat.completions.create(**self._request_kwargs(messages))
+                    completion = await self._client.chat.completions.create(
+                        **self._request_kwargs(messages, batch_size)
+                    )
+                    outcome = CLEAN
+                except openai.APIStatusError as exc:
+                    if exc.status_code == 429:
+                        outcome = RATE_LIMITED
+                        self._count(rate_limited=1)
+                        retry_after_s = retry_after_seconds(exc.response.headers)
+                    raise
+                finally:
+                    self._limiter.release(ticket, outcome, retry_after_s)
             except openai.OpenAIError as exc:
                 verdict = classify_error(exc)
                 if not verdict.retryable:
-                    return self._give_up(what, f"llm_error: {verdict.label}", usage)
+                    return self._give_up(what, f"llm_error: {verdict.label}", usage, batch_size)
                 problem = verdict.label
                 failure = f"llm_failed_after_retries: {verdict.label}"
                 retry_after_s = verdict.retry_after_s
@@ -485,7 +604,7 @@ class TopicSummarizer:
                 self._log.error(
                     "LLM call for %s raised an unexpected %s; using extractive text", what, type(exc).__name__
                 )
-                return self._give_up(what, f"llm_error: {type(exc).__name__}", usage)
+                return self._give_up(what, f"llm_error: {type(exc).__name__}", usage, batch_size)
             else:
                 content, finish_reason, call_usage = _completion_parts(completion)
                 if call_usage is not None:
@@ -494,6 +613,8 @@ class TopicSummarizer:
                 value, reason = accept(content, finish_reason, settings.max_summary_chars)
                 if reason is None:
                     return _CallResult(value, None, usage)
+                if batch_size:
+                    return self._give_up(what, reason, usage, batch_size)
                 problem = failure = reason
             if attempt + 1 < attempts:
                 delay = backoff_delay(attempt, settings, self._rng, retry_after_s)
@@ -506,9 +627,14 @@ class TopicSummarizer:
                     delay,
                 )
                 await asyncio.sleep(delay)
-        return self._give_up(what, failure, usage)
+        return self._give_up(what, failure, usage, batch_size)
 
-    def _give_up(self, what: str, reason: str, usage: TokenUsage) -> _CallResult:
-        self._count(fallbacks=1)
-        self._log.warning("LLM call for %s gave no usable text (%s); using extractive text", what, reason)
+    def _give_up(self, what: str, reason: str, usage: TokenUsage, batch_size: int = 0) -> _CallResult:
+        if batch_size:
+            self._log.warning(
+                "LLM call for %s gave no usable JSON (%s); one request per topic instead", what, reason
+            )
+        else:
+            self._count(fallbacks=1)
+            self._log.warning("LLM call for %s gave no usable text (%s); using extractive text", what, reason)
         return _CallResult(None, reason, usage)

@@ -1,8 +1,17 @@
 """A local OpenAI-compatible chat-completions server with injectable faults, for tests and benchmarks.
 
 ``FakeOpenAIServer`` answers ``POST /v1/chat/completions`` on 127.0.0.1 with a deterministic
-summary built from the prompt's ``Keywords:`` line, and ``usage`` counted in words. Faults come
-first from ``script`` (consumed in order), then at ``fault_rate`` from a seeded RNG:
+summary built from the prompt's ``Keywords:`` line (for a per-firm prompt, whose topics stand
+under ``--- Topic <id> ---`` headers, a JSON object ``{"topics": [{"id", "summary"}]}`` with the
+same summary per topic), and ``usage`` counted in words.
+
+An emulated provider rate limit answers HTTP 429 at once, before any fault, with ``Retry-After``
+(whole seconds) and ``retry-after-ms``: beyond ``rate_limit_rpm`` requests per minute (a token
+bucket holding ``rate_limit_burst`` requests, refilled at ``rpm / 60`` per second; the wait is
+the time to the next token) and beyond ``max_concurrent`` requests in flight (the wait is
+``rate_limit_retry_after_s``). Rate-limited requests are recorded but never count as in flight.
+
+Faults come first from ``script`` (consumed in order), then at ``fault_rate`` from a seeded RNG:
 
 - ``"429"``: rate limited, with ``Retry-After: 0`` or ``1``;  ``"500"``: server error;
 - ``"timeout"``: no answer until ``timeout_sleep_s`` passes (or the client hangs up), then the
@@ -10,11 +19,20 @@ first from ``script`` (consumed in order), then at ``fault_rate`` from a seeded 
 - ``"drop"``: the connection is closed without a response;
 - ``"empty"``: content ``""``;  ``"garbage"``: control characters and symbols;
 - ``"overlong"``: several thousand characters of prose;
-- ``"401"`` (script only): authentication error.
+- ``"401"`` (script only): authentication error;
+- ``"bad_json"``, ``"partial_json"`` (per-firm prompts only: from ``script``, or at
+  ``batch_fault_rate`` among per-firm requests that drew no other fault): JSON cut in half, or
+  valid JSON with the last topic's entry missing and the first one's summary empty. On a
+  per-topic prompt they answer like ``"ok"``.
+
+Each answer waits ``latency_s`` plus ``latency_per_word_s`` per word of its content (so a
+per-firm answer, several summaries long, takes longer than a per-topic one) plus a seeded
+uniform draw from ``[0, latency_jitter_s)`` (so concurrent clients do not stay in lockstep).
 
 It records every request (body and headers), the most requests in flight at once, and a count
-per outcome. Run it alone with ``python -m ftm_assets.llm.fake_server --port 8089 --latency 0.05
---fault-rate 0.3``.
+per outcome (``"rate_limited_rpm"``, ``"rate_limited_concurrency"`` for the emulated limit). Run
+it alone with ``python -m ftm_assets.llm.fake_server --port 8089 --latency 0.05 --fault-rate 0.3
+--rpm 600 --max-concurrent 32``.
 """
 
 from __future__ import annotations
@@ -22,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import random
 import re
 import select
@@ -36,8 +55,12 @@ from typing import Any
 
 ALL_FAULTS: tuple[str, ...] = ("429", "500", "timeout", "drop", "empty", "garbage", "overlong")
 SCRIPT_ONLY_FAULTS: tuple[str, ...] = ("401",)
+#: Faults of per-firm (JSON) answers.
+BATCH_FAULTS: tuple[str, ...] = ("bad_json", "partial_json")
 #: Outcomes whose response carries a ``usage`` block.
-OUTCOMES_WITH_USAGE: tuple[str, ...] = ("ok", "empty", "garbage", "overlong")
+OUTCOMES_WITH_USAGE: tuple[str, ...] = ("ok", "empty", "garbage", "overlong", *BATCH_FAULTS)
+#: Outcomes of the emulated provider rate limit (HTTP 429).
+RATE_LIMIT_OUTCOMES: tuple[str, ...] = ("rate_limited_rpm", "rate_limited_concurrency")
 
 CHAT_PATH = "/v1/chat/completions"
 _POLL_S = 0.02
@@ -47,6 +70,7 @@ MAX_PAUSE_S = 60.0
 IDLE_CONNECTION_S = 30.0
 _GARBAGE_ALPHABET = "\x00\x01\x02\x1b#@!$%^&*~|<>{}[]=+\\/?;:"
 _KEYWORDS_LINE = re.compile(r"^Keywords:\s*(.*)$", re.MULTILINE)
+_TOPIC_HEADER = re.compile(r"^--- Topic (-?\d+) ---$", re.MULTILINE)
 
 
 def _word_count(text: str) -> int:
@@ -62,11 +86,29 @@ def _message_text(body: dict[str, Any], role: str) -> str:
     )
 
 
-def _prompt_keywords(body: dict[str, Any]) -> list[str]:
-    match = _KEYWORDS_LINE.search(_message_text(body, "user"))
+def _keywords_in(text: str) -> list[str]:
+    match = _KEYWORDS_LINE.search(text)
     if not match or match.group(1).strip() in ("", "(none)"):
         return []
     return [k.strip() for k in match.group(1).split(",") if k.strip()]
+
+
+def _prompt_keywords(body: dict[str, Any]) -> list[str]:
+    return _keywords_in(_message_text(body, "user"))
+
+
+def firm_prompt_topics(body: dict[str, Any]) -> list[tuple[int, list[str]]] | None:
+    """``[(topic id, keywords)]`` of a per-firm prompt (topics under ``--- Topic <id> ---``
+    headers, an answer asked for as JSON ``"topics"``), or ``None`` for any other prompt."""
+    user = _message_text(body, "user")
+    headers = list(_TOPIC_HEADER.finditer(user))
+    if not headers or '"topics"' not in _message_text(body, "system") + user:
+        return None
+    topics = []
+    for i, header in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(user)
+        topics.append((int(header.group(1)), _keywords_in(user[header.end() : end])))
+    return topics
 
 
 def _phrase(words: Sequence[str]) -> str:
@@ -77,9 +119,28 @@ def _phrase(words: Sequence[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _summary_of(keywords: Sequence[str]) -> str:
+    lead = _phrase(keywords[:3])
+    return f"The discussion centred on {lead}. Management linked {lead} to the quarter's results and outlook."
+
+
+def _firm_answer(topics: list[tuple[int, list[str]]], fault: str | None = None) -> str:
+    entries = [{"id": topic_id, "summary": _summary_of(keywords)} for topic_id, keywords in topics]
+    if fault == "partial_json":
+        entries = entries[:-1]
+        if entries:
+            entries[0]["summary"] = ""
+    text = json.dumps({"topics": entries})
+    return text[: len(text) // 2] if fault == "bad_json" else text
+
+
 def fake_answer(body: dict[str, Any]) -> str:
-    """The deterministic answer to a chat request: a theme ``Name:``/``Description:`` pair when the
-    prompt asks for one, else a two-sentence summary naming the prompt's first keywords."""
+    """The deterministic answer to a chat request: for a per-firm prompt a JSON object with one
+    summary per topic, for a theme prompt a ``Name:``/``Description:`` pair, else a two-sentence
+    summary naming the prompt's first keywords."""
+    topics = firm_prompt_topics(body)
+    if topics is not None:
+        return _firm_answer(topics)
     keywords = _prompt_keywords(body)
     lead = _phrase(keywords[:3])
     asks_for_name = "Description:" in _message_text(body, "system") + _message_text(body, "user")
@@ -90,7 +151,7 @@ def fake_answer(body: dict[str, Any]) -> str:
             f"Description: Several firms discussed {lead} during the quarter. "
             f"Management teams linked {lead} to their results and outlook."
         )
-    return f"The discussion centred on {lead}. Management linked {lead} to the quarter's results and outlook."
+    return _summary_of(keywords)
 
 
 def _overlong_answer(body: dict[str, Any], n_sentences: int = 60) -> str:
@@ -148,22 +209,57 @@ class FakeOpenAIServer:
         script: Sequence[str | None] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        latency_per_word_s: float = 0.0,
+        latency_jitter_s: float = 0.0,
+        rate_limit_rpm: float | None = None,
+        rate_limit_burst: int | None = None,
+        max_concurrent: int | None = None,
+        rate_limit_retry_after_s: float = 1.0,
+        batch_fault_rate: float = 0.0,
+        batch_faults: Sequence[str] = BATCH_FAULTS,
     ) -> None:
-        known = set(ALL_FAULTS) | set(SCRIPT_ONLY_FAULTS)
+        known = set(ALL_FAULTS) | set(SCRIPT_ONLY_FAULTS) | set(BATCH_FAULTS)
         unknown = [f for f in [*faults, *script] if f is not None and f not in known]
+        unknown += [f for f in batch_faults if f not in BATCH_FAULTS]
         if unknown:
             raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be in [0, 1], got {fault_rate}")
         if fault_rate > 0 and not faults:
             raise ValueError("fault_rate > 0 needs at least one fault")
+        if not 0.0 <= batch_fault_rate <= 1.0:
+            raise ValueError(f"batch_fault_rate must be in [0, 1], got {batch_fault_rate}")
+        if batch_fault_rate > 0 and not batch_faults:
+            raise ValueError("batch_fault_rate > 0 needs at least one batch fault")
+        if rate_limit_rpm is not None and rate_limit_rpm <= 0:
+            raise ValueError(f"rate_limit_rpm must be > 0, got {rate_limit_rpm}")
+        if rate_limit_burst is not None and rate_limit_burst < 1:
+            raise ValueError(f"rate_limit_burst must be >= 1, got {rate_limit_burst}")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        if min(latency_per_word_s, latency_jitter_s, rate_limit_retry_after_s) < 0:
+            raise ValueError("latency_per_word_s, latency_jitter_s and rate_limit_retry_after_s must be >= 0")
         self.latency_s = latency_s
+        self.latency_per_word_s = latency_per_word_s
+        self.latency_jitter_s = latency_jitter_s
+        self.rate_limit_rpm = rate_limit_rpm
+        self.rate_limit_burst = (
+            rate_limit_burst if rate_limit_burst is not None else max(1, int(rate_limit_rpm or 0) // 60)
+        )
+        self.max_concurrent = max_concurrent
+        self.rate_limit_retry_after_s = rate_limit_retry_after_s
+        self.batch_fault_rate = batch_fault_rate
+        self.batch_faults = tuple(batch_faults)
+        self._tokens = float(self.rate_limit_burst)
+        self._tokens_at = time.monotonic()
         self.fault_rate = fault_rate
         self.faults = tuple(faults)
         self.timeout_sleep_s = timeout_sleep_s
         self._host = host
         self._port = port
         self._rng = random.Random(seed)
+        self._jitter_rng = random.Random(seed + 1)  # its own stream: jitter leaves the faults' sequence alone
         self._script = list(script)
         self._lock = threading.Lock()
         self._in_flight_changed = threading.Condition(self._lock)
@@ -252,6 +348,12 @@ class FakeOpenAIServer:
         with self._lock:
             return dict(self._outcomes)
 
+    @property
+    def rate_limited_count(self) -> int:
+        """Requests answered 429 by the emulated rate limit (not counting scripted ``"429"`` faults)."""
+        with self._lock:
+            return sum(self._outcomes[o] for o in RATE_LIMIT_OUTCOMES)
+
     def pause(self) -> None:
         """Hold every request (after it is recorded) until ``resume()`` (at most ``MAX_PAUSE_S``)."""
         self._resumed.clear()
@@ -270,6 +372,17 @@ class FakeOpenAIServer:
                 self._in_flight_changed.wait(remaining)
             return True
 
+    def wait_for_requests(self, n: int, timeout_s: float = 10.0) -> bool:
+        """Block until at least ``n`` requests were recorded; False if that did not happen in time."""
+        deadline = time.monotonic() + timeout_s
+        with self._in_flight_changed:
+            while len(self._requests) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._in_flight_changed.wait(remaining)
+            return True
+
     # -- request handling ------------------------------------------------------------------
     def _track(self, conn: socket.socket) -> None:
         with self._lock:
@@ -279,12 +392,29 @@ class FakeOpenAIServer:
         with self._lock:
             self._connections.discard(conn)
 
-    def _next_fault(self) -> str | None:
+    def _next_fault(self, batch: bool) -> str | None:
         """Called with the lock held."""
         if self._script:
-            return self._script.pop(0)
+            fault = self._script.pop(0)
+            return fault if batch or fault not in BATCH_FAULTS else None
         if self.fault_rate > 0 and self._rng.random() < self.fault_rate:
             return self._rng.choice(self.faults)
+        if batch and self.batch_fault_rate > 0 and self._rng.random() < self.batch_fault_rate:
+            return self._rng.choice(self.batch_faults)
+        return None
+
+    def _rate_limit(self, now: float) -> tuple[str, float] | None:
+        """``(outcome, retry-after seconds)`` when the emulated limit refuses a request that
+        arrives now, else ``None`` (and the request takes a token). Called with the lock held."""
+        if self.max_concurrent is not None and self._in_flight >= self.max_concurrent:
+            return "rate_limited_concurrency", self.rate_limit_retry_after_s
+        if self.rate_limit_rpm is not None:
+            per_s = self.rate_limit_rpm / 60.0
+            self._tokens = min(float(self.rate_limit_burst), self._tokens + (now - self._tokens_at) * per_s)
+            self._tokens_at = now
+            if self._tokens < 1.0:
+                return "rate_limited_rpm", (1.0 - self._tokens) / per_s
+            self._tokens -= 1.0
         return None
 
     def _handle(self, handler: _Handler) -> None:
@@ -296,15 +426,24 @@ class FakeOpenAIServer:
         except json.JSONDecodeError:
             body = None
         path = handler.path.split("?", 1)[0]
+        limited: tuple[str, float] | None = None
         with self._lock:
             if handler.command != "POST" or path != CHAT_PATH:
                 outcome = "not_found"
             elif not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 outcome = "bad_request"
             else:
-                outcome = self._next_fault() or "ok"
-            retry_after = self._rng.choice((0, 1)) if outcome == "429" else None
+                limited = self._rate_limit(time.monotonic())
+                outcome = (
+                    limited[0] if limited else self._next_fault(firm_prompt_topics(body) is not None) or "ok"
+                )
+            retry_after: float | None = None
+            if outcome == "429":
+                retry_after = self._rng.choice((0, 1))
+            elif limited is not None:
+                retry_after = limited[1]
             garbage = "".join(self._rng.choice(_GARBAGE_ALPHABET) for _ in range(48))
+            jitter = self._jitter_rng.random() * self.latency_jitter_s if self.latency_jitter_s else 0.0
             self._requests.append(
                 {
                     "path": path,
@@ -315,9 +454,14 @@ class FakeOpenAIServer:
                 }
             )
             self._outcomes[outcome] += 1
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            if limited is None:
+                self._in_flight += 1
+                self._max_in_flight = max(self._max_in_flight, self._in_flight)
             self._in_flight_changed.notify_all()
+        if limited is not None:
+            status, payload, headers = self._response(outcome, body, retry_after, garbage)
+            self._send_json(handler, status, payload, headers)
+            return
         released = False
 
         def release() -> None:
@@ -332,8 +476,12 @@ class FakeOpenAIServer:
 
         try:
             self._wait_while_paused()
-            if self.latency_s > 0:
-                self._stopping.wait(self.latency_s)
+            status, payload, headers = 0, {}, {}
+            if outcome not in ("drop", "timeout"):
+                status, payload, headers = self._response(outcome, body, retry_after, garbage)
+            latency = self.latency_s + jitter + self.latency_per_word_s * _word_count(_content_of(payload))
+            if latency > 0:
+                self._stopping.wait(latency)
             if outcome == "drop":
                 release()
                 self._hang_up(handler)
@@ -342,7 +490,6 @@ class FakeOpenAIServer:
                 release()
                 self._hang_up(handler)
             else:
-                status, payload, headers = self._response(outcome, body, retry_after, garbage)
                 release()
                 self._send_json(handler, status, payload, headers)
         finally:
@@ -388,7 +535,7 @@ class FakeOpenAIServer:
             handler.close_connection = True
 
     def _response(
-        self, outcome: str, body: Any, retry_after: int | None, garbage: str
+        self, outcome: str, body: Any, retry_after: float | None, garbage: str
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if outcome == "not_found":
             return 404, _error("not found", "invalid_request_error", "not_found"), {}
@@ -400,16 +547,27 @@ class FakeOpenAIServer:
                 _error("rate limit exceeded (fake)", "rate_limit_error", "rate_limit_exceeded"),
                 {"Retry-After": str(retry_after)},
             )
+        if outcome in RATE_LIMIT_OUTCOMES:
+            wait = retry_after or 0.0
+            return (
+                429,
+                _error(f"rate limit exceeded (fake, {outcome})", "rate_limit_error", "rate_limit_exceeded"),
+                {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))},
+            )
         if outcome == "500":
             return 500, _error("internal server error (fake)", "server_error", None), {}
         if outcome == "401":
             return 401, _error("invalid API key (fake)", "invalid_request_error", "invalid_api_key"), {}
-        content = {
-            "ok": fake_answer,
-            "empty": lambda _b: "",
-            "garbage": lambda _b: garbage,
-            "overlong": _overlong_answer,
-        }[outcome](body)
+        if outcome in BATCH_FAULTS:
+            topics = firm_prompt_topics(body)
+            content = fake_answer(body) if topics is None else _firm_answer(topics, outcome)
+        else:
+            content = {
+                "ok": fake_answer,
+                "empty": lambda _b: "",
+                "garbage": lambda _b: garbage,
+                "overlong": _overlong_answer,
+            }[outcome](body)
         prompt_tokens = sum(
             _word_count(str(m.get("content", ""))) for m in body["messages"] if isinstance(m, dict)
         )
@@ -439,6 +597,13 @@ class FakeOpenAIServer:
         )
 
 
+def _content_of(payload: dict[str, Any]) -> str:
+    choices = payload.get("choices")
+    if not choices:
+        return ""
+    return str(choices[0].get("message", {}).get("content", ""))
+
+
 def _error(message: str, kind: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -456,6 +621,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout-sleep", type=float, default=2.0, help="seconds a 'timeout' fault holds a request"
     )
+    parser.add_argument("--latency-per-word", type=float, default=0.0, help="extra seconds per answer word")
+    parser.add_argument("--latency-jitter", type=float, default=0.0, help="extra seconds, uniform in [0, x)")
+    parser.add_argument(
+        "--rpm", type=float, default=None, help="emulated requests-per-minute limit (429 beyond)"
+    )
+    parser.add_argument(
+        "--rpm-burst", type=int, default=None, help="token-bucket size of --rpm (default rpm/60)"
+    )
+    parser.add_argument(
+        "--max-concurrent", type=int, default=None, help="emulated in-flight limit (429 beyond)"
+    )
+    parser.add_argument(
+        "--rate-limit-retry-after", type=float, default=1.0, help="Retry-After of --max-concurrent 429s"
+    )
+    parser.add_argument(
+        "--batch-fault-rate", type=float, default=0.0, help="share of per-firm answers with broken JSON"
+    )
     args = parser.parse_args(argv)
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
     stop = threading.Event()
@@ -469,6 +651,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_sleep_s=args.timeout_sleep,
         host=args.host,
         port=args.port,
+        latency_per_word_s=args.latency_per_word,
+        latency_jitter_s=args.latency_jitter,
+        rate_limit_rpm=args.rpm,
+        rate_limit_burst=args.rpm_burst,
+        max_concurrent=args.max_concurrent,
+        rate_limit_retry_after_s=args.rate_limit_retry_after,
+        batch_fault_rate=args.batch_fault_rate,
     )
     with server:
         print(f"fake OpenAI server listening on {server.base_url}", flush=True)

@@ -1,4 +1,4 @@
-"""Chat messages for topic summaries and theme names.
+"""Chat messages for topic summaries (one topic, or all topics of a firm as JSON) and theme names.
 
 Each prompt is a system message (the analyst role and the rules of the answer) and a user
 message (the material). What transcript text enters the user message is decided here and only
@@ -22,6 +22,17 @@ TOPIC_SYSTEM_PROMPT = (
     "call for an internal research database. Write 2-3 sentences of neutral, factual analyst prose in "
     "English. Use only the material given; do not speculate, give investment advice or invent figures. "
     "Answer with the summary only: no title, list, markdown or preamble."
+)
+
+#: The JSON shape a per-firm answer must have (named in the prompts; the fake server keys on it).
+FIRM_JSON_SHAPE = '{"topics": [{"id": <topic number>, "summary": "<2-3 sentences>"}]}'
+
+FIRM_SYSTEM_PROMPT = (
+    "You are an equity research analyst. You summarise each topic discussed on a company's earnings "
+    "call for an internal research database. For every topic write 2-3 sentences of neutral, factual "
+    "analyst prose in English. Use only the material given for that topic; do not speculate, give "
+    "investment advice or invent figures. Answer with one JSON object and nothing else, exactly of "
+    f"the form {FIRM_JSON_SHAPE}, with one entry per topic given, using the topic numbers given."
 )
 
 THEME_SYSTEM_PROMPT = (
@@ -115,6 +126,44 @@ def topic_messages(
         )
     return [
         {"role": "system", "content": TOPIC_SYSTEM_PROMPT},
+        {"role": "user", "content": "\n".join(parts)},
+    ]
+
+
+def _topic_material(topic: TopicPromptInput, settings: LlmSettings) -> list[str]:
+    """Keyword line and, with ``privacy == "sentences"``, the numbered representative sentences."""
+    parts = [_keyword_line(topic.keywords)]
+    sentences = prompt_passages(topic.sentences, settings) if settings.privacy == "sentences" else []
+    if sentences:
+        parts.append("Representative sentences from the call (most representative first):")
+        parts.append(_numbered(sentences))
+    return parts
+
+
+def firm_messages(
+    firm_id: str, quarter: str, topics: Sequence[TopicPromptInput], settings: LlmSettings
+) -> list[dict[str, str]]:
+    """System and user message asking for 2-3 sentence summaries of several topics of one firm,
+    answered as one JSON object (``FIRM_JSON_SHAPE``).
+
+    Topics appear in ascending ``local_topic_id`` order, each under a ``--- Topic <id> ---``
+    header; with ``settings.privacy == "keywords"`` the user message holds no transcript sentence.
+    """
+    ordered = sorted(topics, key=lambda t: t.local_topic_id)
+    parts = [f"Firm: {firm_id}", f"Quarter: {quarter}", f"Topics: {len(ordered)}"]
+    for topic in ordered:
+        parts.append(f"--- Topic {topic.local_topic_id} ---")
+        parts.extend(_topic_material(topic, settings))
+    parts.append("--- End of topics ---")
+    detail = "from the material given for it" + (
+        "" if settings.privacy == "sentences" else ", its keywords only; do not invent specifics"
+    )
+    parts.append(
+        f"For each topic above write 2-3 sentences of neutral analyst prose summarising what {firm_id} "
+        f"said about it on its {quarter} earnings call ({detail}). Answer with JSON only: {FIRM_JSON_SHAPE}"
+    )
+    return [
+        {"role": "system", "content": FIRM_SYSTEM_PROMPT},
         {"role": "user", "content": "\n".join(parts)},
     ]
 

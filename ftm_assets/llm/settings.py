@@ -1,4 +1,4 @@
-"""Settings of the LLM layer: endpoint, model, limits, retries and privacy.
+"""Settings of the LLM layer: endpoint, model, concurrency, request mode, retries and privacy.
 
 One frozen object, passed in; nothing here reads the environment. The Dagster layer builds it
 from its resource config (the key through ``EnvVar``).
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PRIVACY_MODES = ("sentences", "keywords")
+#: ``per_topic``: one request per topic; ``per_firm``: one JSON request per firm (see ``LlmSettings``).
+LLM_MODES = ("per_topic", "per_firm")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,19 @@ class LlmSettings:
     sentences (each cut to ``max_sentence_chars``); ``privacy="keywords"`` sends keywords only,
     for topics and for themes alike.
 
+    Concurrency: with ``adaptive_concurrency`` (default) the number of requests in flight
+    starts at ``initial_concurrency`` (at most ``max_concurrency``) and adapts AIMD-style
+    (``ftm_assets.llm.limiter``): each burst of 429s halves it (floor 1) and holds new requests
+    for the server's ``Retry-After`` (at most ``backoff_max_s``); a run of clean answers at full
+    load adds 1, up to ``max_concurrency`` (the ceiling). Without it, at most ``max_concurrency``
+    requests are in flight, always (a fixed semaphore).
+
+    ``mode="per_topic"`` (default) sends one request per topic. ``mode="per_firm"`` sends one
+    request per firm (per ``batch_max_topics`` topics) asking for a JSON object
+    ``{"topics": [{"id": ..., "summary": ...}]}`` (with ``response_format`` ``json_object`` when
+    ``json_response_format``); every topic whose entry is missing or unusable gets its own
+    per-topic request.
+
     ``reasoning_effort`` is passed to the endpoint only when set (xAI's grok-3-mini accepts
     ``"low"``/``"high"``; other models may reject the parameter).
     """
@@ -29,7 +44,12 @@ class LlmSettings:
     base_url: str = "https://api.x.ai/v1"
     model: str = "grok-3-mini"
     api_key: str | None = field(default=None, repr=False)
-    max_concurrency: int = 8
+    max_concurrency: int = 64
+    initial_concurrency: int = 8
+    adaptive_concurrency: bool = True
+    mode: str = "per_topic"
+    batch_max_topics: int = 20
+    json_response_format: bool = True
     max_retries: int = 4
     timeout_s: float = 30.0
     backoff_base_s: float = 0.5
@@ -46,6 +66,12 @@ class LlmSettings:
         problems = []
         if self.max_concurrency < 1:
             problems.append(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.initial_concurrency < 1:
+            problems.append(f"initial_concurrency must be >= 1, got {self.initial_concurrency}")
+        if self.mode not in LLM_MODES:
+            problems.append(f"mode must be one of {LLM_MODES}, got {self.mode!r}")
+        if self.batch_max_topics < 1:
+            problems.append(f"batch_max_topics must be >= 1, got {self.batch_max_topics}")
         if self.max_retries < 0:
             problems.append(f"max_retries must be >= 0, got {self.max_retries}")
         if self.timeout_s <= 0:
