@@ -11,6 +11,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Topic modelling in the run's own process unless a test asks for worker processes: each worker
+# pays ~17 s of imports and numba compilation on a 2-core machine, per run. The worker pool itself
+# is tested with real processes in ftm_assets_tests/stages/ and ftm_assets_tests/defs/test_workers.py.
+os.environ.setdefault("FTM_FIRM_WORKERS", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "earnings21"

@@ -87,8 +87,10 @@ def warm_up_topic_model(call, settings) -> float:
     return time.perf_counter() - t0
 
 
-def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_base_url: str) -> dict:
-    """One ranged Dagster run of the firm job over ``firms`` (env from ``BenchEnvironment``)."""
+def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_base_url: str,
+                       op_config: dict | None = None) -> dict:
+    """One ranged Dagster run of the firm job over ``firms`` (env from ``BenchEnvironment``);
+    ``op_config`` adds to the firm op's config (e.g. ``{"workers": 4}``)."""
     import dagster as dg
 
     from ftm_assets.bench.env import BenchEnvironment
@@ -103,7 +105,7 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
         register_firms(instance, firms)
         run_config = {
             "resources": {"transcripts": {"config": {"uri": str(transcripts)}}},
-            "ops": {"firm_pipeline": {"config": {"recompute": True}}},
+            "ops": {"firm_pipeline": {"config": {"recompute": True, **(op_config or {})}}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         }
         with BenchEnvironment.llm_endpoint(llm_base_url), StageTimer() as timer:
@@ -124,6 +126,7 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
     stages = {
         "model_load": timer.seconds.get("model_load", 0.0),
         "embed": embed,
+        "topics": topics,
         "umap": umap,
         "hdbscan": hdbscan,
         "representation": topics - (umap or 0.0) - (hdbscan or 0.0) if umap is not None else None,

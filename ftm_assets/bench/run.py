@@ -10,6 +10,10 @@ Sections, each measured against its baseline in the same run:
   method chosen (:mod:`.theme_bench`);
 * ``memory``: peak RSS of a quarter run at two firm counts (:mod:`.memory_bench`);
 * ``search``: HNSW recall/latency at a small size (:mod:`.search_bench`; run it alone for 1M);
+* ``scale``: the Dagster firm job over many firms (real calls repeated), one topic worker vs all
+  workers, with ``identical_output`` (:mod:`.scale_bench`);
+* ``llm``: summaries against a rate-limited fake server, today's fixed 8-in-flight client vs the
+  adaptive client, per topic and per firm (:mod:`.llm_bench`);
 * ``projection_5000_firms``: the scale model (:mod:`.scale`).
 
 ``quick=True`` (``--quick``) uses small sizes (:data:`QUICK`), meant to finish in under five
@@ -41,6 +45,8 @@ class BenchSizes:
     memory_firms: tuple[int, int]
     memory_sentences: int
     search_vectors: int
+    scale_firms: int
+    scale_llm_latency_s: float
     quarter: str = "2020Q2"
 
 
@@ -56,6 +62,8 @@ QUICK = BenchSizes(
     memory_firms=(500, 5000),
     memory_sentences=40,
     search_vectors=10_000,
+    scale_firms=8,
+    scale_llm_latency_s=0.5,
 )
 FULL = BenchSizes(
     embed_firms=6,
@@ -69,6 +77,8 @@ FULL = BenchSizes(
     memory_firms=(500, 5000),
     memory_sentences=500,
     search_vectors=200_000,
+    scale_firms=48,
+    scale_llm_latency_s=2.0,
 )
 
 
@@ -87,15 +97,20 @@ def run_bench(
     sizes: BenchSizes | None = None,
     only: set[str] | None = None,
     log: Callable[[str], None] = lambda _line: None,
+    scale_firms: int | None = None,
+    scale_workers: int | None = None,
 ) -> dict:
-    """Run the benchmark (see module docstring); ``only`` restricts it to some sections."""
+    """Run the benchmark (see module docstring); ``only`` restricts it to some sections;
+    ``scale_firms`` / ``scale_workers`` override the scale section's firm count and worker count."""
     from ftm_assets.bench.env import BenchEnvironment
     from ftm_assets.bench.firm_bench import default_corpus_path, require_corpus, select_real_calls
     from ftm_assets.bench.timing import machine_facts
 
     sizes = sizes or (QUICK if quick else FULL)
     corpus = require_corpus(corpus or default_corpus_path())
-    wanted = only or {"embedding", "firm_stage", "bulk_load", "themes", "memory", "search"}
+    wanted = only or {"embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm"}
+    if scale_firms is not None:
+        sizes = replace(sizes, scale_firms=scale_firms)
     started = time.perf_counter()
     report: dict = {
         "bench": "ftm",
@@ -175,6 +190,20 @@ def run_bench(
             )
         if "search" in wanted:
             _timed(sections, "search", lambda: _search(env, sizes.search_vectors), log)
+        if "scale" in wanted:
+            from ftm_assets.bench.scale_bench import run_scale_bench
+
+            _timed(
+                sections,
+                "scale",
+                lambda: run_scale_bench(env, corpus, sizes.scale_firms, sizes.scale_llm_latency_s,
+                                        workers=scale_workers),
+                log,
+            )
+        if "llm" in wanted:
+            from ftm_assets.bench.llm_bench import run_llm_bench
+
+            _timed(sections, "llm", lambda: run_llm_bench(quick), log)
     report.update(sections)
     if "firm_stage" in sections:
         from ftm_assets.bench.scale import project_quarter

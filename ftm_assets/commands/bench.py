@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-SECTIONS = ("embedding", "firm_stage", "bulk_load", "themes", "memory", "search")
+SECTIONS = ("embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="real calls (default: ../shared/data/earnings21/corpus.parquet next to the repository)",
     )
     p.add_argument("--only", default=None, help=f"comma-separated sections of: {', '.join(SECTIONS)}")
+    p.add_argument("--scale-firms", type=int, default=None,
+                   help="firms in the scale section (default 8 quick, 48 full; >= 1000 on a GPU box)")
+    p.add_argument("--scale-workers", type=int, default=None,
+                   help="topic workers of the scale section's all-workers run (default: all cores but one, >= 2)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON object to this file")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables instead of JSON")
     p.add_argument("--from-json", type=Path, default=None, help="render an earlier --out file, run nothing")
@@ -48,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             args.quick,
             corpus=args.corpus,
             only=only,
+            scale_firms=args.scale_firms,
+            scale_workers=args.scale_workers,
             log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     text = json.dumps(report, default=str)

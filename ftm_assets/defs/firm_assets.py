@@ -40,6 +40,7 @@ from ftm_assets.defs.resources import (
 )
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.stages.firms import FAILED, SKIPPED, FirmOutcome, FirmStage, FirmStageSettings, StopRequested
+from ftm_assets.stages.topic_workers import resolve_workers
 from ftm_assets.warehouse.schema import build_vector_indexes, drop_vector_indexes
 
 SENTENCE_EMBEDDINGS = dg.AssetKey("sentence_embeddings")
@@ -60,6 +61,8 @@ class FirmRunConfig(dg.Config):
     outlier_policy: str = "reduce"
     outlier_threshold: float = 0.3
     defer_index_min_firms: int = 200  # drop HNSW indexes first when at least this many firms are loaded
+    # topic worker processes: -1 = FTM_FIRM_WORKERS, else all cores but one; 0 = in the run's process
+    workers: int = -1
 
     def stage_settings(self) -> FirmStageSettings:
         return FirmStageSettings(
@@ -72,6 +75,7 @@ class FirmRunConfig(dg.Config):
             ),
             max_pending_firms=self.max_pending_firms,
             recompute=self.recompute,
+            workers=resolve_workers(self.workers),
         )
 
 
@@ -279,6 +283,8 @@ def run_firm_partitions(
         context.log.info(f"{n_firms} firms: HNSW indexes dropped, rebuilt once after the load")
 
     stage = FirmStage(encoder, llm.summarizer, warehouse.url(), settings, run_id=context.run_id)
+    context.log.info(f"{n_firms} firms; topic modelling in {settings.workers} worker process(es)"
+                     if settings.workers else f"{n_firms} firms; topic modelling in the run's process")
     reports = FirmReports(context, selected, batched=batch_reports)
     no_call = {key: {"has_call": False} for key in selected}
     check_events: list[dg.AssetCheckEvaluation] = []

@@ -1,29 +1,38 @@
 """The firm stage, framework-agnostic: calls -> embeddings -> topics -> summaries -> rows.
 
-:class:`FirmStage` streams a quarter's calls and yields one :class:`FirmOutcome` per firm, in the
-order firms complete. Work is arranged so that nothing waits needlessly:
+:class:`FirmStage` streams a quarter's calls and yields one :class:`FirmOutcome` per firm. Four
+kinds of work overlap, each on what it needs:
 
-* each firm's sentences are embedded in large batches (``batch_size``, 256 by default, sorted by
-  length), never mixed with another firm's: a firm's vectors then do not depend on which other
-  firms share the run, so a resumed run reproduces a clean run's rows exactly (mixing firms in a
-  batch changes results in the 7th decimal, enough to move UMAP);
-* each firm's LLM calls are submitted and run in the summarizer's event loop while the next firms
-  are clustered (at most ``max_pending_firms`` firms wait for their summaries);
-* each firm is written in its own transaction as soon as its summaries are back.
+* **embedding** runs in a background thread (the GPU, or the CPU's tokenizer and matmuls), at most
+  ``embed_ahead`` firms ahead of the rest. Each firm's sentences are embedded in their own batches
+  (``batch_size``, sorted by length), never mixed with another firm's: a firm's vectors then do not
+  depend on which other firms share the run, so a resumed run reproduces a clean run's rows exactly
+  (mixing firms in a batch changes results in the 7th decimal, enough to move UMAP);
+* **topic modelling** runs in ``workers`` long-lived worker processes
+  (:mod:`ftm_assets.stages.topic_workers`; 0: in this thread), one firm per worker;
+* **LLM calls** of a firm are submitted as soon as its topics are back and run in the summarizer's
+  event loop;
+* **writes**: each firm is written in its own transaction once its summaries are back, in the
+  order the firms were read (so stored rows, surrogate ids included, are the same whatever the
+  worker count).
 
-A firm that fails (bad input, clustering error, database error) yields a failed outcome naming the
-firm, quarter and reason; the others go on. A firm whose stored rows were computed from the same
-input, model and settings is skipped (a resumed or repeated run recomputes nothing) unless
-``recompute`` is set. Dagster code only decides which firms run and reports the outcomes.
+At most ``max_pending_firms + 2 * workers`` firms are in flight after embedding, so memory does not
+grow with the quarter. A firm that fails (bad input, clustering error, a worker process that died,
+database error) yields a failed outcome naming the firm, quarter and reason; the others go on. A
+firm whose stored rows were computed from the same input, model and settings is skipped (a resumed
+or repeated run recomputes nothing) unless ``recompute`` is set. Dagster code only decides which
+firms run and reports the outcomes.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,11 +40,11 @@ import psycopg
 
 from ftm_assets.llm.prompts import TopicPromptInput
 from ftm_assets.modeling.embedding import SentenceEncoder
-from ftm_assets.modeling.firm_topics import build_firm_topics
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import FirmCall, FirmTopics, TopicSummary
 from ftm_assets.quality.metrics import firm_quality
 from ftm_assets.sources.schema import FirmInputError
+from ftm_assets.stages.topic_workers import InlineTopicRunner, TopicWorkerPool, make_topic_runner
 from ftm_assets.warehouse.database import open_connection
 from ftm_assets.warehouse.firm_rows import (
     FirmResult,
@@ -48,6 +57,8 @@ from ftm_assets.warehouse.firm_rows import (
 log = logging.getLogger(__name__)
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
+#: Seconds the main loop waits for one piece of work before it looks at the others again.
+_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,18 @@ class FirmStageSettings:
     topics: FirmTopicSettings = field(default_factory=FirmTopicSettings)
     max_pending_firms: int = 16
     recompute: bool = False
+    workers: int = 0  # topic worker processes; 0: topic modelling in the stage's own thread
+    embed_ahead: int = 4  # firms embedded ahead of topic modelling (besides the in-flight window)
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.max_pending_firms < 1 or self.embed_ahead < 1:
+            raise ValueError("max_pending_firms and embed_ahead must be >= 1")
+
+    @property
+    def in_flight_limit(self) -> int:
+        return self.max_pending_firms + 2 * self.workers
 
 
 @dataclass
@@ -72,18 +95,38 @@ class FirmOutcome:
 
 
 @dataclass
+class _Embedded:
+    call: FirmCall
+    embeddings: np.ndarray
+    fingerprint: str
+    embed_s: float
+
+
+@dataclass
 class _Pending:
     call: FirmCall
     embeddings: np.ndarray
-    topics: FirmTopics
     fingerprint: str
-    summaries: Future
     timings: dict[str, float]
-    submitted_at: float
+    topics_future: concurrent.futures.Future
+    topics: FirmTopics | None = None
+    summaries: concurrent.futures.Future | None = None
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.error is not None or (self.summaries is not None and self.summaries.done())
 
 
 class StopRequested(Exception):
     """Raised between firms when the run was asked to stop (SIGTERM)."""
+
+
+class _End:
+    """Marks the end of the embedded stream (or carries the reader's exception)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
 
 
 class FirmStage:
@@ -105,6 +148,8 @@ class FirmStage:
         self.should_stop = should_stop
         self._conn: psycopg.Connection | None = None
         self._settings_repr = repr(settings.topics)
+        self._encode_lock = threading.Lock()  # one tokenizer: the embedding thread and summaries share it
+        self._runner: InlineTopicRunner | TopicWorkerPool | None = None
 
     # -- database connection, re-opened after a dropped connection ---------------------------
     def _db(self) -> psycopg.Connection:
@@ -114,98 +159,155 @@ class FirmStage:
             self._conn = open_connection(self.database_url, autocommit=True)
         return self._conn
 
+    def topic_runner(self) -> InlineTopicRunner | TopicWorkerPool:
+        """The topic workers, started on first use and kept for the stage's life (all quarters)."""
+        if self._runner is None:
+            self._runner = make_topic_runner(self.settings.workers, self.settings.topics)
+        return self._runner
+
     def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._encode_lock:
+            return self.encoder.encode(texts)
+
     # -- the stage -------------------------------------------------------------------------
     def run(self, calls: Iterable[FirmCall | FirmInputError]) -> Iterator[FirmOutcome]:
+        runner = self.topic_runner()
+        embedded: queue.Queue = queue.Queue(maxsize=self.settings.embed_ahead)
+        stop_reader = threading.Event()
+        reader = threading.Thread(target=self._read_and_embed, args=(calls, embedded, stop_reader),
+                                  name="ftm-embed", daemon=True)
+        reader.start()
         pending: deque[_Pending] = deque()
         try:
-            for item in calls:
-                if isinstance(item, FirmInputError):
-                    yield self._fail(item.firm_id, item.quarter, item.message())
-                    continue
-                skipped = self._skip_if_current(item)
-                if skipped is not None:
-                    yield skipped
-                    continue
+            reading = True
+            while reading or pending:
                 self._check_stop()
-                t0 = time.perf_counter()
-                emb = self.encoder.encode(item.texts)
-                started = self._start_firm(item, emb, time.perf_counter() - t0)
-                if isinstance(started, FirmOutcome):
-                    yield started
-                else:
-                    pending.append(started)
-                yield from self._drain(pending, wait=len(pending) > self.settings.max_pending_firms)
-            while pending:
-                self._check_stop()
-                yield from self._drain(pending, wait=True)
+                item = None
+                if reading and len(pending) < self.settings.in_flight_limit:
+                    try:
+                        item = embedded.get(timeout=_POLL_S)
+                    except queue.Empty:
+                        item = None
+                if isinstance(item, _End):
+                    reading = False
+                    if item.error is not None:
+                        raise item.error
+                elif isinstance(item, FirmOutcome):
+                    yield item
+                elif isinstance(item, _Embedded):
+                    pending.append(self._submit_topics(runner, item))
+                must_wait = bool(pending) and (not reading or len(pending) >= self.settings.in_flight_limit)
+                yield from self._advance(pending, wait=must_wait)
         finally:
+            stop_reader.set()
             for p in pending:
-                p.summaries.cancel()
+                p.topics_future.cancel()
+                if p.summaries is not None:
+                    p.summaries.cancel()
+            reader.join(timeout=30)
+
+    def _read_and_embed(self, calls: Iterable, out: queue.Queue, stop: threading.Event) -> None:
+        """The embedding thread: read calls, skip current firms, embed the rest, in order."""
+        conn: psycopg.Connection | None = None
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=_POLL_S)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for item in calls:
+                if stop.is_set():
+                    return
+                if isinstance(item, FirmInputError):
+                    put(self._fail(item.firm_id, item.quarter, item.message()))
+                    continue
+                fp = input_fingerprint(item, self.encoder.model_id, self._settings_repr)
+                if not self.settings.recompute:
+                    if conn is None or conn.closed or conn.broken:
+                        conn = open_connection(self.database_url, autocommit=True)
+                    skipped = _skip_if_current(conn, item, fp)
+                    if skipped is not None:
+                        put(skipped)
+                        continue
+                t0 = time.perf_counter()
+                emb = self._encode(item.texts)
+                if not put(_Embedded(item, emb, fp, time.perf_counter() - t0)):
+                    return
+            put(_End())
+        except BaseException as exc:  # reading or embedding failed: the main loop re-raises it
+            put(_End(exc))
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _check_stop(self) -> None:
         if self.should_stop():
             raise StopRequested("stop requested: the current firm was rolled back or finished")
 
-    def _skip_if_current(self, call: FirmCall) -> FirmOutcome | None:
-        if self.settings.recompute:
-            return None
-        fp = input_fingerprint(call, self.encoder.model_id, self._settings_repr)
-        try:
-            stored = stored_fingerprint(self._db(), call.firm_id, call.quarter)
-        except psycopg.Error:
-            return None
-        if stored != fp:
-            return None
-        row = self._db().execute(
-            "SELECT n_sentences, n_topics, outlier_share, topic_outcome, summary_source, prompt_tokens,"
-            " completion_tokens, llm_calls FROM firms WHERE firm_id = %s AND quarter = %s",
-            (call.firm_id, call.quarter),
-        ).fetchone()
-        keys = ("sentences", "topics", "outlier_share", "topic_outcome", "summary_source", "prompt_tokens",
-                "completion_tokens", "llm_calls")
-        return FirmOutcome(call.firm_id, call.quarter, SKIPPED, stats=dict(zip(keys, row, strict=True)))
+    def _submit_topics(self, runner, item: _Embedded) -> _Pending:
+        return _Pending(item.call, item.embeddings, item.fingerprint, {"embed": item.embed_s},
+                        runner.submit(item.call, item.embeddings, self.settings.topics))
 
-    def _start_firm(self, call: FirmCall, emb: np.ndarray, embed_s: float) -> _Pending | FirmOutcome:
-        timings = {"embed": embed_s}
+    def _start_summaries(self, p: _Pending) -> None:
+        """Topics are back: record them (or the failure) and submit the firm's LLM work."""
+        call = p.call
         try:
-            t0 = time.perf_counter()
-            topics = build_firm_topics(call, emb, self.settings.topics)
-            timings["topics"] = time.perf_counter() - t0
+            p.topics, p.timings["topics"] = p.topics_future.result()
             prompts = [
                 TopicPromptInput(
                     local_topic_id=t.local_topic_id,
                     keywords=list(t.keywords),
-                    sentences=[call.sentences[p].text for p in t.representative_positions],
+                    sentences=[call.sentences[i].text for i in t.representative_positions],
                 )
-                for t in topics.topics
+                for t in p.topics.topics
             ]
-            future = self.summarizer.submit_firm(call.firm_id, call.quarter, prompts)
+            p.summaries = self.summarizer.submit_firm(call.firm_id, call.quarter, prompts)
         except Exception as exc:  # one firm's failure must not stop the others
-            log.exception("firm %s quarter %s failed in topic modelling", call.firm_id, call.quarter)
-            return self._fail(call.firm_id, call.quarter, f"topic modelling failed: {type(exc).__name__}: {exc}")
-        fp = input_fingerprint(call, self.encoder.model_id, self._settings_repr)
-        return _Pending(call, emb, topics, fp, future, timings, time.perf_counter())
+            log.warning("firm %s quarter %s failed in topic modelling: %s", call.firm_id, call.quarter, exc)
+            p.error = f"topic modelling failed: {type(exc).__name__}: {exc}"
 
-    def _drain(self, pending: deque[_Pending], *, wait: bool) -> Iterator[FirmOutcome]:
-        """Finish firms whose summaries are back, oldest first; with ``wait``, at least one."""
-        while pending and (pending[0].summaries.done() or wait):
-            p = pending.popleft()
-            wait = False
-            yield self._finish(p)
+    def _advance(self, pending: deque[_Pending], *, wait: bool) -> Iterator[FirmOutcome]:
+        """Submit the LLM work of firms whose topics are back, then finish the firms at the head
+        whose summaries are back, in reading order; with ``wait``, block until at least one is."""
+        while True:
+            for p in pending:
+                if p.summaries is None and p.error is None and p.topics_future.done():
+                    self._start_summaries(p)
+            finished = False
+            while pending and pending[0].ready:
+                yield self._finish(pending.popleft())
+                finished = True
+            if finished or not wait or not pending:
+                return
+            self._check_stop()
+            waiting = [p.topics_future for p in pending if p.summaries is None and p.error is None]
+            if pending[0].summaries is not None:
+                waiting.append(pending[0].summaries)
+            concurrent.futures.wait(waiting, timeout=1.0, return_when=concurrent.futures.FIRST_COMPLETED)
 
     def _finish(self, p: _Pending) -> FirmOutcome:
         call = p.call
+        if p.error is not None:
+            return self._fail(call.firm_id, call.quarter, p.error, p.timings)
         try:
             t0 = time.perf_counter()
             summaries: list[TopicSummary] = p.summaries.result()
             p.timings["llm_wait"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            summary_emb = self.encoder.encode([s.summary for s in summaries])
+            summary_emb = self._encode([s.summary for s in summaries])
             p.timings["summary_embed"] = time.perf_counter() - t0
             result = FirmResult(call, p.embeddings, p.topics, summaries, summary_emb, p.fingerprint)
             t0 = time.perf_counter()
@@ -236,9 +338,32 @@ class FirmStage:
         )
 
     def _fail(self, firm_id: str, quarter: str, reason: str, timings: dict | None = None) -> FirmOutcome:
+        """A failed outcome, recorded in ``firm_runs`` (from whichever thread, on its own connection)."""
         message = f"firm {firm_id} quarter {quarter}: {reason}"
         try:
-            mark_firm(self._db(), firm_id, quarter, FAILED, message[:2000], self.run_id)
+            with open_connection(self.database_url, autocommit=True) as conn:
+                mark_firm(conn, firm_id, quarter, FAILED, message[:2000], self.run_id)
         except psycopg.Error:
             log.warning("could not record failure of firm %s quarter %s", firm_id, quarter)
         return FirmOutcome(firm_id, quarter, FAILED, error=message, timings=timings or {})
+
+
+_SKIP_COLUMNS = ("sentences", "topics", "outlier_share", "topic_outcome", "summary_source", "prompt_tokens",
+                 "completion_tokens", "llm_calls")
+
+
+def _skip_if_current(conn: psycopg.Connection, call: FirmCall, fingerprint: str) -> FirmOutcome | None:
+    """A skipped outcome if the stored rows of ``call`` were computed from ``fingerprint``."""
+    try:
+        if stored_fingerprint(conn, call.firm_id, call.quarter) != fingerprint:
+            return None
+        row = conn.execute(
+            "SELECT n_sentences, n_topics, outlier_share, topic_outcome, summary_source, prompt_tokens,"
+            " completion_tokens, llm_calls FROM firms WHERE firm_id = %s AND quarter = %s",
+            (call.firm_id, call.quarter),
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    return FirmOutcome(call.firm_id, call.quarter, SKIPPED, stats=dict(zip(_SKIP_COLUMNS, row, strict=True)))
