@@ -4,8 +4,21 @@ Each measurement runs ``modeling.themes.cluster_themes`` in a fresh subprocess (
 RSS is its own) on synthetic topic summaries with planted themes (:func:`planted_summaries`):
 ``n / topics_per_theme`` themes whose topics spread over many firms, plus ``noise_share`` of
 one-off topics that belong to no theme. Quality is the adjusted Rand index of the found themes
-against the planted ones over all topics (one-offs and unassigned topics each form one class)
-and over the planted-theme topics only.
+against the planted ones:
+
+* ``ari``: over all topics, one-offs and unassigned topics each forming one class;
+* ``ari_planted``: over the planted-theme topics only, each unassigned topic a class of its own
+  (a miss, not a shared "unassigned" cluster, whose pairs would grow with the square of the
+  quarter: 2,000 unassigned planted topics of 87,500 make 2 M false pairs against 4.4 M true ones);
+* ``ari_planted_topics``: the same topics with the unassigned ones as one class (kept for
+  comparison with earlier runs).
+
+A quarter size **meets the target** when the themes found are within ``TARGET_COUNT_TOLERANCE``
+(25 %) of the planted ones and ``ari_planted`` is at least ``TARGET_ARI_PLANTED`` (0.8); each
+row also records the ``min_cluster_size`` the quarter's size gave (``min_cluster_size_used``).
+:func:`run_theme_bench` sums this up in ``quarter_scale``: per measured size of the default
+method, ``themes_found``, ``themes_planted``, ``found_over_planted``, ``ari_planted``, ``ari``,
+``seconds``, ``peak_rss_mb``, ``min_cluster_size_used`` and ``meets_target``.
 
 Methods are compared at a small size on two separations of the planted themes (within-theme
 cosine about 0.46 and 0.66), then run at quarter sizes while their projected time fits the
@@ -27,12 +40,22 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "QUARTER_SCALE_KEYS",
+    "TARGET_ARI_PLANTED",
+    "TARGET_COUNT_TOLERANCE",
     "choose_method",
+    "meets_target",
     "measure_in_subprocess",
     "measure_theme_clustering",
     "planted_summaries",
+    "quarter_scale",
     "run_theme_bench",
 ]
+
+#: Themes found may differ from the planted count by this share ...
+TARGET_COUNT_TOLERANCE = 0.25
+#: ... and ``ari_planted`` must reach this, for a quarter size to meet the target.
+TARGET_ARI_PLANTED = 0.8
 
 _GENERIC_WORDS = (
     "quarter",
@@ -105,6 +128,26 @@ def planted_summaries(
     return vectors, labels, firm_ids, summaries
 
 
+def meets_target(themes_found: int, themes_planted: int, ari_planted: float) -> bool:
+    """Themes found within ``TARGET_COUNT_TOLERANCE`` of the planted count and ``ari_planted``
+    at least ``TARGET_ARI_PLANTED``."""
+    return (
+        abs(themes_found - themes_planted) <= TARGET_COUNT_TOLERANCE * themes_planted
+        and ari_planted >= TARGET_ARI_PLANTED
+    )
+
+
+def _theme_settings(
+    method: str, pca_components: int, min_cluster_size: int | None, size_at_10k: float | None
+):
+    from ftm_assets.modeling.settings import ThemeSettings
+
+    sizes: dict = {} if min_cluster_size is None else {"min_cluster_size": min_cluster_size}
+    if size_at_10k is not None:
+        sizes["min_cluster_size_at_10k_topics"] = size_at_10k
+    return ThemeSettings(method=method, pca_components=pca_components, **sizes)
+
+
 def measure_theme_clustering(
     n: int,
     method: str,
@@ -112,42 +155,53 @@ def measure_theme_clustering(
     center_weight: float = 0.8,
     pca_components: int = 32,
     min_cluster_size: int | None = None,
+    min_cluster_size_at_10k_topics: float | None = None,
     seed: int = 0,
 ) -> dict:
     """Cluster ``n`` planted summaries with ``method`` in this process; time, RSS and ARI
-    (``min_cluster_size`` ``None``: the ``ThemeSettings`` default)."""
+    (``min_cluster_size`` / ``min_cluster_size_at_10k_topics`` ``None``: the ``ThemeSettings``
+    defaults)."""
     from ftm_assets.bench.timing import current_rss_mb, peak_rss_mb
-    from ftm_assets.modeling.settings import ThemeSettings
-    from ftm_assets.modeling.themes import cluster_themes
+    from ftm_assets.modeling.themes import cluster_themes, theme_min_cluster_size
     from ftm_assets.modeling.types import TopicRef
     from ftm_assets.quality.metrics import adjusted_rand
 
     vectors, labels, firm_ids, summaries = planted_summaries(n, center_weight=center_weight, seed=seed)
     topics = [TopicRef(i, firm_ids[i], 0, summaries[i], ()) for i in range(n)]
     rss_before = current_rss_mb()
-    sizes = {} if min_cluster_size is None else {"min_cluster_size": min_cluster_size}
-    settings = ThemeSettings(method=method, pca_components=pca_components, **sizes)
+    settings = _theme_settings(method, pca_components, min_cluster_size, min_cluster_size_at_10k_topics)
     t0 = time.perf_counter()
     themes = cluster_themes(topics, vectors, settings)
     seconds = time.perf_counter() - t0
     found = np.full(n, -1)
+    own_class = np.arange(n) + len(themes)  # unassigned: each topic a class of its own
     for k, theme in enumerate(themes):
         found[list(theme.member_indices)] = k
+        own_class[list(theme.member_indices)] = k
     planted = labels >= 0
+    themes_planted = int(labels.max()) + 1
+    ari_planted = round(adjusted_rand(labels[planted], own_class[planted]), 4)
     return {
         "n": n,
         "method": method,
         "center_weight": center_weight,
         "pca_components": pca_components if method == "pca_hdbscan" else None,
         "min_cluster_size": settings.min_cluster_size,
+        "min_cluster_size_at_10k_topics": settings.min_cluster_size_at_10k_topics,
+        "min_cluster_size_used": theme_min_cluster_size(n, settings),
         "seconds": round(seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_clustering_mb": round(rss_before, 1),
         "themes_found": len(themes),
-        "themes_planted": int(labels.max()) + 1,
+        "themes_planted": themes_planted,
+        "found_over_planted": round(len(themes) / themes_planted, 3),
         "assigned_share": round(float(np.mean(found >= 0)), 4),
+        "planted_unassigned_share": round(float(np.mean(found[planted] < 0)), 4),
+        "largest_theme": max((len(t.member_indices) for t in themes), default=0),
         "ari": round(adjusted_rand(labels, found), 4),
+        "ari_planted": ari_planted,
         "ari_planted_topics": round(adjusted_rand(labels[planted], found[planted]), 4),
+        "meets_target": meets_target(len(themes), themes_planted, ari_planted),
     }
 
 
@@ -158,6 +212,8 @@ def measure_in_subprocess(
     *,
     center_weight: float = 0.8,
     pca_components: int = 32,
+    min_cluster_size: int | None = None,
+    min_cluster_size_at_10k_topics: float | None = None,
     seed: int = 0,
 ) -> dict:
     """``measure_theme_clustering`` in a fresh interpreter; a timeout is reported, not raised."""
@@ -176,6 +232,10 @@ def measure_in_subprocess(
         "--seed",
         str(seed),
     ]
+    if min_cluster_size is not None:
+        command += ["--min-cluster-size", str(min_cluster_size)]
+    if min_cluster_size_at_10k_topics is not None:
+        command += ["--min-cluster-size-at-10k", str(min_cluster_size_at_10k_topics)]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
@@ -192,6 +252,36 @@ def measure_in_subprocess(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_seconds"] = round(time.perf_counter() - t0, 1)
     return result
+
+
+#: What ``quarter_scale`` reports per size.
+QUARTER_SCALE_KEYS = (
+    "n",
+    "themes_found",
+    "themes_planted",
+    "found_over_planted",
+    "ari_planted",
+    "ari",
+    "seconds",
+    "peak_rss_mb",
+    "min_cluster_size_used",
+    "meets_target",
+)
+
+
+def quarter_scale(scale: Sequence[dict], method: str) -> list[dict]:
+    """Per measured size of ``method`` (separation ``SEPARATIONS[0]``), the target figures;
+    a size that was skipped or timed out is listed with its reason and ``meets_target`` false."""
+    rows = []
+    for r in scale:
+        if r.get("method") != method:
+            continue
+        if "seconds" in r:
+            rows.append({k: r.get(k) for k in QUARTER_SCALE_KEYS})
+        else:
+            reason = r.get("skipped") or f"timed out after {r.get('limit_s')} s"
+            rows.append({"n": r["n"], "meets_target": False, "not_measured": reason})
+    return rows
 
 
 def _n_log_n(seconds: float, n_from: int, n_to: int) -> float:
@@ -260,8 +350,9 @@ def run_theme_bench(
     """Every method at ``comparison_sizes`` (each separation), then every method at ``sizes``
     (separation 0.8) while its time, projected n log n from its last run, stays under
     ``scale_budget_s`` (default ``timeout_s``); a projected or real overrun is reported as skipped.
-    A size already measured in the comparison is not run again."""
-    from ftm_assets.modeling.settings import THEME_METHODS
+    A size already measured in the comparison is not run again. ``quarter_scale`` lists the
+    target figures of the default ``ThemeSettings`` method per size (:func:`quarter_scale`)."""
+    from ftm_assets.modeling.settings import THEME_METHODS, ThemeSettings
 
     methods = tuple(methods or THEME_METHODS)
     budget = timeout_s if scale_budget_s is None else scale_budget_s
@@ -303,9 +394,18 @@ def run_theme_bench(
             result = same or measure_in_subprocess(n, method, timeout_s, center_weight=SEPARATIONS[0])
             scale.append(result)
             last = result if "seconds" in result else None
+    default_method = ThemeSettings().method
+    at_scale = quarter_scale(scale, default_method) if default_method in methods else []
     return {
         "comparison": comparison,
         "scale": scale,
+        "quarter_scale": {
+            "method": default_method if at_scale else None,
+            "target": f"themes found within {TARGET_COUNT_TOLERANCE:.0%} of planted and "
+            f"ari_planted >= {TARGET_ARI_PLANTED}",
+            "sizes": at_scale,
+            "all_meet_target": bool(at_scale) and all(r["meets_target"] for r in at_scale),
+        },
         "choice": choose_method(comparison, scale, max(sizes)),
         "timeout_s": timeout_s,
         "scale_budget_s": budget,
@@ -321,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--center-weight", type=float, default=0.8, help="separation of the planted themes")
     parser.add_argument("--pca-components", type=int, default=32)
     parser.add_argument("--min-cluster-size", type=int, default=None, help="default: ThemeSettings'")
+    parser.add_argument(
+        "--min-cluster-size-at-10k", type=float, default=None, help="scale rule; 0 = fixed size"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(
@@ -331,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 center_weight=args.center_weight,
                 pca_components=args.pca_components,
                 min_cluster_size=args.min_cluster_size,
+                min_cluster_size_at_10k_topics=args.min_cluster_size_at_10k,
                 seed=args.seed,
             )
         )

@@ -28,12 +28,16 @@ THEMES = dg.AssetKey("themes")
 
 class ThemeConfig(dg.Config):
     method: str = ThemeSettings.method
-    min_cluster_size: int = ThemeSettings.min_cluster_size
+    min_cluster_size: int = ThemeSettings.min_cluster_size  # the floor; grows with the quarter (below)
+    min_cluster_size_at_10k_topics: float = ThemeSettings.min_cluster_size_at_10k_topics  # 0: fixed size
+    min_cohesion_ratio: float = ThemeSettings.min_cohesion_ratio  # 0: keep catch-all clusters
     min_firms: int = ThemeSettings.min_firms
     max_firm_share: float = ThemeSettings.max_firm_share
 
     def settings(self) -> ThemeSettings:
         return ThemeSettings(method=self.method, min_cluster_size=self.min_cluster_size,
+                             min_cluster_size_at_10k_topics=self.min_cluster_size_at_10k_topics,
+                             min_cohesion_ratio=self.min_cohesion_ratio,
                              min_firms=self.min_firms, max_firm_share=self.max_firm_share)
 
 

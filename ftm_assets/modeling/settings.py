@@ -13,6 +13,7 @@ themes into more, less coherent topics.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CLUSTER_BACKENDS = ("hdbscan", "fast_hdbscan", "cuml")
@@ -86,13 +87,23 @@ class ThemeSettings:
     cores) and clusters with ``cluster_backend``; ``"pca_hdbscan"`` reduces with PCA to
     ``pca_components`` dimensions and clusters a k-nearest-neighbour graph with fast_hdbscan
     (seconds at 100k+ rows; ``cluster_backend`` is not used).
+
+    HDBSCAN's ``min_cluster_size`` follows the quarter's size: for ``n`` topics it is
+    ``max(min_cluster_size, round(min_cluster_size_at_10k_topics * sqrt(n / 10_000)))``
+    (``themes.theme_min_cluster_size``). With the defaults that is 3 up to about 500 topics
+    (the demo), 15 at 10,000 and 53 at 125,000. ``min_cluster_size`` is the floor, and the
+    exact size used when ``min_cluster_size_at_10k_topics`` is 0. ``min_cohesion_ratio``: a cluster whose
+    cohesion (mean cosine of its members to their centroid) is below this fraction of the
+    median cluster's is a catch-all of unrelated topics and is dropped; 0 keeps every cluster.
     """
 
     method: str = "umap_hdbscan"
     min_cluster_size: int = 3
+    min_cluster_size_at_10k_topics: float = 15.0
     min_samples: int | None = None
     min_firms: int = 2
     max_firm_share: float = 0.4
+    min_cohesion_ratio: float = 0.8
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
     pca_components: int = 32
@@ -109,12 +120,25 @@ class ThemeSettings:
             self.min_samples is None or self.min_samples >= 1,
             f"min_samples must be None or >= 1, got {self.min_samples}",
         )
+        _require(
+            self.min_cluster_size_at_10k_topics >= 0,
+            f"min_cluster_size_at_10k_topics must be >= 0, got {self.min_cluster_size_at_10k_topics}",
+        )
         _require(self.min_firms >= 1, f"min_firms must be >= 1, got {self.min_firms}")
         _require(
             0.0 < self.max_firm_share <= 1.0, f"max_firm_share must be in (0, 1], got {self.max_firm_share}"
+        )
+        _require(
+            0.0 <= self.min_cohesion_ratio <= 1.0,
+            f"min_cohesion_ratio must be in [0, 1], got {self.min_cohesion_ratio}",
         )
         _require(self.umap_n_neighbors >= 2, f"umap_n_neighbors must be >= 2, got {self.umap_n_neighbors}")
         _require(self.umap_n_components >= 1, f"umap_n_components must be >= 1, got {self.umap_n_components}")
         _require(self.pca_components >= 1, f"pca_components must be >= 1, got {self.pca_components}")
         _require(self.central_summaries >= 1, f"central_summaries must be >= 1, got {self.central_summaries}")
         _require(self.top_n_words >= 1, f"top_n_words must be >= 1, got {self.top_n_words}")
+
+    def scaled_min_cluster_size(self, n_topics: int) -> int:
+        """The scale rule alone: ``min_cluster_size_at_10k_topics`` x sqrt(n_topics / 10,000),
+        rounded (with 15: 2 at 100 topics, 7 at 2,000, 15 at 10,000, 34 at 50,000, 53 at 125,000)."""
+        return round(self.min_cluster_size_at_10k_topics * math.sqrt(max(n_topics, 0) / 10_000))

@@ -12,11 +12,31 @@ Choices, and why:
   deterministic. ``cluster_backend`` does not apply to this method.
 * **Cosine geometry.** Rows are L2-normalised first, so Euclidean distances (PCA, HDBSCAN)
   order pairs as cosine similarity does.
+* **Cluster size follows the quarter.** A fixed ``min_cluster_size`` of 3 suits the demo's
+  few dozen topics but over-splits a quarter: 3,095 themes for 875 planted at 125,000 planted
+  summaries. HDBSCAN's ``min_cluster_size`` for ``n`` topics is therefore
+  ``max(min_cluster_size, round(min_cluster_size_at_10k_topics * sqrt(n / 10_000)))``
+  (:func:`theme_min_cluster_size`; defaults 3 and 15: 3 up to about 500 topics, 7 at 2,000,
+  15 at 10,000, 34 at 50,000, 53 at 125,000). Chosen on ``bench.theme_bench``'s planted
+  summaries (100 topics per theme, 30 % one-offs): at 10,000 topics sizes 15-60 give 68-77
+  themes for 70, 3 gives 241 and 8 gives 89; at 50,000 and 125,000 sizes 15-60 stay within
+  6 % of the planted count. A square root grows slowly enough that themes of a fixed size (as
+  planted) survive up to 125,000 topics (size 100 and above collapses them), while a linear
+  rule that reaches 15 at 10,000 would exceed 100 there. An explicit ``min_cluster_size`` is a
+  floor; ``min_cluster_size_at_10k_topics=0`` uses it as is.
+* **No catch-all theme.** HDBSCAN can select one big cluster from the mass of one-off topics
+  (8,000-21,000 of 125,000 planted topics, most of them one-offs). A cluster whose cohesion
+  (mean cosine of members to their centroid) is below ``min_cohesion_ratio`` (0.8) of the
+  median cluster's is dropped, its topics unassigned. On the planted data at 125,000 topics
+  themes score 0.62-0.75 (median ~0.67, so the floor is ~0.54) and the big catch-alls
+  0.32-0.50; the demo quarter's themes (real embeddings) score 0.71-0.98 against a floor of
+  0.66, and keep all 8 themes. 0.85 would also drop a ~290-topic catch-all at 10,000 planted
+  topics, but leaves the demo's loosest theme only 0.01 above the floor.
 * **Cross-firm by construction.** A cluster is a theme only if it spans ``min_firms`` firms
   and no firm holds more than ``max_firm_share`` of its topics. A firm over the share keeps
   only its most central topics up to the cap (the others become unassigned), repeated until
   every firm fits, since trimming shrinks the cluster and hence the cap; clusters that then
-  fail ``min_firms`` or ``min_cluster_size`` are dropped.
+  fail ``min_firms`` or the quarter's ``min_cluster_size`` are dropped.
 * **Keywords** are c-TF-IDF (BERTopic's formula: term frequency per cluster times
   ``log(1 + mean words per cluster / term frequency over all clusters)``) over each cluster's
   summaries and topic keywords, with the firm stage's vectorizer and stop words.
@@ -43,7 +63,14 @@ from ftm_assets.modeling.firm_topics import (
 from ftm_assets.modeling.settings import ThemeSettings
 from ftm_assets.modeling.types import TopicRef
 
-__all__ = ["EXACT_KNN_LIMIT", "MIN_THEME_INPUT", "ThemeCluster", "cap_firm_share", "cluster_themes"]
+__all__ = [
+    "EXACT_KNN_LIMIT",
+    "MIN_THEME_INPUT",
+    "ThemeCluster",
+    "cap_firm_share",
+    "cluster_themes",
+    "theme_min_cluster_size",
+]
 
 #: Fewer topics than this are never clustered (nothing cross-firm can come of them).
 MIN_THEME_INPUT = 3
@@ -102,33 +129,47 @@ def _knn_graph(points: np.ndarray, k: int, random_state: int) -> sp.csr_matrix:
     return sp.csr_matrix((distances.ravel().astype(np.float64), indices.ravel(), indptr), shape=(n, n))
 
 
-def _cluster_labels(unit: np.ndarray, settings: ThemeSettings) -> np.ndarray:
+def theme_min_cluster_size(n_topics: int, settings: ThemeSettings) -> int:
+    """The HDBSCAN ``min_cluster_size`` used for a quarter of ``n_topics`` topics (see the
+    module docstring): ``settings.min_cluster_size`` as a floor, raised by the scale rule."""
+    return max(settings.min_cluster_size, settings.scaled_min_cluster_size(n_topics))
+
+
+def _umap_reduced(unit: np.ndarray, settings: ThemeSettings) -> np.ndarray:
+    reducer = clamped_umap(
+        len(unit),
+        n_neighbors=settings.umap_n_neighbors,
+        n_components=settings.umap_n_components,
+        min_dist=0.0,
+        metric="cosine",
+        random_state=settings.random_state,
+        backend=settings.cluster_backend,
+    )
+    return np.ascontiguousarray(reducer.fit_transform(unit), dtype=np.float32)
+
+
+def _hdbscan_labels(reduced: np.ndarray, settings: ThemeSettings, min_cluster_size: int) -> np.ndarray:
+    """HDBSCAN (``cluster_backend``) labels of the UMAP-reduced rows."""
+    clusterer = clamped_clusterer(
+        len(reduced),
+        backend=settings.cluster_backend,
+        min_cluster_size=min_cluster_size,
+        min_samples=settings.min_samples,
+    )
+    return np.asarray(clusterer.fit(reduced).labels_)
+
+
+def _cluster_labels(unit: np.ndarray, settings: ThemeSettings, min_cluster_size: int) -> np.ndarray:
     n = len(unit)
     if settings.method == "umap_hdbscan":
-        reducer = clamped_umap(
-            n,
-            n_neighbors=settings.umap_n_neighbors,
-            n_components=settings.umap_n_components,
-            min_dist=0.0,
-            metric="cosine",
-            random_state=settings.random_state,
-            backend=settings.cluster_backend,
-        )
-        reduced = np.ascontiguousarray(reducer.fit_transform(unit), dtype=np.float32)
-        clusterer = clamped_clusterer(
-            n,
-            backend=settings.cluster_backend,
-            min_cluster_size=settings.min_cluster_size,
-            min_samples=settings.min_samples,
-        )
-        return np.asarray(clusterer.fit(reduced).labels_)
+        return _hdbscan_labels(_umap_reduced(unit, settings), settings, min_cluster_size)
 
     import fast_hdbscan
     from sklearn.decomposition import PCA
 
     components = max(1, min(settings.pca_components, n - 1, unit.shape[1]))
     reduced = PCA(n_components=components, random_state=settings.random_state).fit_transform(unit)
-    size = clamped_min_cluster_size(n, settings.min_cluster_size)
+    size = clamped_min_cluster_size(n, min_cluster_size)
     samples = size if settings.min_samples is None else max(1, min(settings.min_samples, n - 1))
     graph = _knn_graph(
         np.ascontiguousarray(reduced, dtype=np.float32),
@@ -183,6 +224,39 @@ def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
     return keywords
 
 
+def _cohesion(unit: np.ndarray, members: Sequence[int] | np.ndarray) -> float:
+    """Mean cosine of ``members`` to their (normalised) centroid."""
+    rows = unit[np.asarray(members)]
+    centroid = rows.mean(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    return float(np.mean(rows @ (centroid / norm))) if norm > 0 else 0.0
+
+
+def _cross_firm_clusters(
+    labels: np.ndarray, unit: np.ndarray, firm_ids: Sequence[str], settings: ThemeSettings, min_size: int
+) -> list[list[int]]:
+    """Clusters of ``labels`` that pass the firm rules and the cohesion rule (members most
+    central first), largest first, ties by the smallest member index."""
+    candidates: list[list[int]] = []
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        ordered = most_central(unit, members, len(members))
+        kept = cap_firm_share([int(i) for i in ordered], firm_ids, settings.max_firm_share)
+        if len(kept) < min_size or len({firm_ids[i] for i in kept}) < settings.min_firms:
+            continue
+        if len(kept) < len(ordered):
+            # Centrality relative to the trimmed cluster's own centroid.
+            kept = [int(i) for i in most_central(unit, np.asarray(kept), len(kept))]
+        candidates.append(kept)
+    if candidates and settings.min_cohesion_ratio > 0:
+        cohesion = np.array([_cohesion(unit, members) for members in candidates])
+        floor = settings.min_cohesion_ratio * float(np.median(cohesion))
+        # Far looser than the quarter's typical theme: a catch-all of unrelated topics.
+        candidates = [members for members, c in zip(candidates, cohesion, strict=True) if c >= floor]
+    candidates.sort(key=lambda members: (-len(members), min(members)))
+    return candidates
+
+
 def cluster_themes(
     topics: Sequence[TopicRef], embeddings: np.ndarray, settings: ThemeSettings
 ) -> list[ThemeCluster]:
@@ -198,19 +272,10 @@ def cluster_themes(
     if n < max(MIN_THEME_INPUT, settings.min_cluster_size) or len(set(firm_ids)) < settings.min_firms:
         return []
 
-    labels = _cluster_labels(unit, settings)
-    kept_clusters: list[list[int]] = []
-    for label in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == label)
-        ordered = most_central(unit, members, len(members))
-        kept = cap_firm_share([int(i) for i in ordered], firm_ids, settings.max_firm_share)
-        if len(kept) < settings.min_cluster_size or len({firm_ids[i] for i in kept}) < settings.min_firms:
-            continue
-        if len(kept) < len(ordered):
-            # Centrality relative to the trimmed cluster's own centroid.
-            kept = [int(i) for i in most_central(unit, np.asarray(kept), len(kept))]
-        kept_clusters.append(kept)
-    kept_clusters.sort(key=lambda members: (-len(members), min(members)))
+    size = theme_min_cluster_size(n, settings)
+    kept_clusters = _cross_firm_clusters(
+        _cluster_labels(unit, settings, size), unit, firm_ids, settings, size
+    )
 
     documents = [
         " ".join(f"{topics[i].summary} {' '.join(topics[i].keywords)}" for i in members)

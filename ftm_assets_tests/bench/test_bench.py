@@ -14,7 +14,15 @@ from ftm_assets.bench.load_bench import LOAD_TABLE, run_load_bench
 from ftm_assets.bench.memory_bench import StandInEncoder, measure_quarter_memory, write_synthetic_quarter
 from ftm_assets.bench.naive import run_naive_firms
 from ftm_assets.bench.scale import ScaleAssumptions, project_quarter
-from ftm_assets.bench.theme_bench import choose_method, measure_theme_clustering, planted_summaries
+from ftm_assets.bench.theme_bench import (
+    QUARTER_SCALE_KEYS,
+    choose_method,
+    measure_theme_clustering,
+    meets_target,
+    planted_summaries,
+    quarter_scale,
+    run_theme_bench,
+)
 from ftm_assets.bench.timing import StageTimer
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.quality.evaluate import load_calls
@@ -111,6 +119,59 @@ def test_theme_bench_planted_data_and_quality():
     result = measure_theme_clustering(1000, "pca_hdbscan", center_weight=1.3)
     assert result["themes_found"] >= 1 and -1.0 <= result["ari"] <= 1.0 and result["peak_rss_mb"] > 0
     assert result["ari_planted_topics"] > 0.5  # well-separated planted themes are found
+    assert result["ari_planted"] > 0.5 and result["min_cluster_size_used"] == 5  # sqrt(0.1) x 15
+    assert result["found_over_planted"] == round(result["themes_found"] / result["themes_planted"], 3)
+    assert result["meets_target"] == meets_target(
+        result["themes_found"], result["themes_planted"], result["ari_planted"]
+    )
+
+
+def test_meets_target_needs_count_and_quality():
+    assert meets_target(100, 80, 0.8) and meets_target(60, 80, 0.95)
+    assert not meets_target(101, 80, 0.95)  # 26 % too many
+    assert not meets_target(59, 80, 0.95)  # 26 % too few
+    assert not meets_target(80, 80, 0.79)
+
+
+def test_quarter_scale_lists_each_size_of_the_method():
+    scale = [
+        {
+            "n": 10_000,
+            "method": "umap_hdbscan",
+            "seconds": 40.0,
+            "themes_found": 77,
+            "themes_planted": 70,
+            "found_over_planted": 1.1,
+            "ari_planted": 0.95,
+            "ari": 0.7,
+            "peak_rss_mb": 700.0,
+            "min_cluster_size_used": 15,
+            "meets_target": True,
+            "assigned_share": 0.8,
+        },
+        {"n": 10_000, "method": "pca_hdbscan", "seconds": 30.0},
+        {"n": 50_000, "method": "umap_hdbscan", "skipped": "projected 900 s > 600 s"},
+        {"n": 125_000, "method": "umap_hdbscan", "timed_out": True, "limit_s": 600},
+    ]
+    rows = quarter_scale(scale, "umap_hdbscan")
+    assert [r["n"] for r in rows] == [10_000, 50_000, 125_000]
+    assert tuple(rows[0]) == QUARTER_SCALE_KEYS and rows[0]["meets_target"]
+    assert rows[1] == {"n": 50_000, "meets_target": False, "not_measured": "projected 900 s > 600 s"}
+    assert not rows[2]["meets_target"] and "600" in rows[2]["not_measured"]
+
+
+def test_theme_bench_reports_the_target_per_size():
+    """End to end at a tiny size: each run in its own process, the default method's figures
+    per size in ``quarter_scale``."""
+    result = run_theme_bench((1000,), (1000,), 300, methods=("umap_hdbscan",))
+    assert len(result["comparison"]) == 2  # both separations
+    section = result["quarter_scale"]
+    assert section["method"] == "umap_hdbscan" and "25%" in section["target"]
+    (row,) = section["sizes"]
+    assert tuple(row) == QUARTER_SCALE_KEYS and row["n"] == 1000 and row["min_cluster_size_used"] == 5
+    assert row["themes_planted"] == 7 and row["themes_found"] >= 1 and row["peak_rss_mb"] > 0
+    assert row["meets_target"] == meets_target(row["themes_found"], row["themes_planted"], row["ari_planted"])
+    assert section["all_meet_target"] == row["meets_target"]
 
 
 def test_choose_method_takes_quality_at_scale_first_then_time():

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from ftm_assets.modeling.settings import ThemeSettings
-from ftm_assets.modeling.themes import ThemeCluster, cap_firm_share, cluster_themes
+from ftm_assets.modeling.themes import (
+    ThemeCluster,
+    _cross_firm_clusters,
+    _unit_rows,
+    cap_firm_share,
+    cluster_themes,
+    theme_min_cluster_size,
+)
 from ftm_assets.modeling.types import TopicRef
 
 DIM = 384
@@ -51,7 +58,7 @@ def assert_theme_rules(themes: list[ThemeCluster], topics: list[TopicRef], setti
         members = theme.member_indices
         assert not seen & set(members), "a topic is in two themes"
         seen |= set(members)
-        assert len(members) >= settings.min_cluster_size
+        assert len(members) >= theme_min_cluster_size(len(topics), settings)
         firms = Counter(topics[i].firm_id for i in members)
         assert theme.firm_ids == tuple(sorted(firms))
         assert len(firms) >= settings.min_firms
@@ -164,11 +171,81 @@ def test_embeddings_that_do_not_match_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("method", "kmeans"), ("max_firm_share", 0.0), ("min_firms", 0), ("cluster_backend", "x")],
+    [
+        ("method", "kmeans"),
+        ("max_firm_share", 0.0),
+        ("min_firms", 0),
+        ("cluster_backend", "x"),
+        ("min_cluster_size_at_10k_topics", -1.0),
+        ("min_cohesion_ratio", 1.5),
+    ],
 )
 def test_settings_reject_bad_values(field: str, value) -> None:
     with pytest.raises(ValueError, match=field):
         ThemeSettings(**{field: value})
+
+
+def test_min_cluster_size_follows_the_quarter_size() -> None:
+    default = ThemeSettings()
+    sizes = {n: theme_min_cluster_size(n, default) for n in (45, 100, 500, 2000, 10_000, 50_000, 125_000)}
+    # 3 for the demo's and the tests' few dozen topics, tens at quarter scale, sqrt growth.
+    assert sizes == {45: 3, 100: 3, 500: 3, 2000: 7, 10_000: 15, 50_000: 34, 125_000: 53}
+    grid = [theme_min_cluster_size(n, default) for n in range(0, 300_000, 997)]
+    assert grid == sorted(grid)
+    # An explicit size is the floor; with the scale rule off it is used as is.
+    assert theme_min_cluster_size(100, ThemeSettings(min_cluster_size=10)) == 10
+    assert theme_min_cluster_size(125_000, ThemeSettings(min_cluster_size=60)) == 60
+    fixed = ThemeSettings(min_cluster_size=10, min_cluster_size_at_10k_topics=0)
+    assert theme_min_cluster_size(125_000, fixed) == 10
+    assert theme_min_cluster_size(10_000, ThemeSettings(min_cluster_size_at_10k_topics=30)) == 30
+
+
+def _planted(n: int) -> tuple[list[TopicRef], np.ndarray, np.ndarray]:
+    from ftm_assets.bench.theme_bench import planted_summaries
+
+    vectors, labels, firm_ids, summaries = planted_summaries(n)
+    return [TopicRef(i, firm_ids[i], 0, summaries[i], ()) for i in range(n)], vectors, labels
+
+
+def test_cluster_size_rule_stops_over_splitting_planted_themes() -> None:
+    """1,000 planted summaries (7 themes of ~100 topics, 30 % one-offs): a fixed size 3
+    splits the themes; a size grown by the rule recovers their number."""
+    topics, vectors, labels = _planted(1000)
+    planted = int(labels.max()) + 1
+    fixed = ThemeSettings(min_cluster_size_at_10k_topics=0)
+    scaled = ThemeSettings(min_cluster_size_at_10k_topics=45)  # 14 at 1,000 topics
+    split = cluster_themes(topics, vectors, fixed)
+    themes = cluster_themes(topics, vectors, scaled)
+    assert len(split) > 2 * planted
+    assert abs(len(themes) - planted) <= 0.25 * planted
+    assert_theme_rules(themes, topics, scaled)
+    # Each planted theme is recovered: one found theme holds at least 80 % of its topics.
+    holders = []
+    for k in range(planted):
+        share = [np.isin(np.flatnonzero(labels == k), theme.member_indices).mean() for theme in themes]
+        assert max(share) >= 0.8
+        holders.append(int(np.argmax(share)))
+    assert len(set(holders)) == planted
+
+
+def test_catch_all_cluster_is_dropped() -> None:
+    """A cluster of unrelated topics (no tighter than the quarter) next to four tight themes
+    is not a theme unless ``min_cohesion_ratio`` is 0."""
+    topics, vectors, truth = planted_quarter()
+    rng = np.random.default_rng(5)
+    loose = _unit(rng.normal(size=(30, DIM)))
+    n = len(topics)
+    topics = topics + [TopicRef(n + j, f"F{j % 6}", 100 + j, f"misc {j}", ()) for j in range(30)]
+    unit = _unit_rows(np.vstack([vectors, loose]).astype(np.float32))
+    blob_label = {keyword: k for k, (keyword, _) in enumerate(BLOBS)}
+    labels = np.array([blob_label[t] for t in truth] + [len(BLOBS)] * 30)
+    firm_ids = [t.firm_id for t in topics]
+
+    kept = _cross_firm_clusters(labels, unit, firm_ids, ThemeSettings(), 3)
+    assert sorted(len(m) for m in kept) == sorted(size for _, size in BLOBS)
+    assert all(max(m) < n for m in kept)
+    everything = _cross_firm_clusters(labels, unit, firm_ids, ThemeSettings(min_cohesion_ratio=0), 3)
+    assert [len(m) for m in everything] == [30] + [size for _, size in BLOBS]
 
 
 @pytest.mark.slow
