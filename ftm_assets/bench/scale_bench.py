@@ -135,7 +135,7 @@ def project_box(scale: dict, *, cores: int = 16, firms: int = 5000, sentences_pe
                 gpu_sentences_per_s: float = BOX_GPU_SENTENCES_PER_S, worker_efficiency: float = BOX_WORKER_EFFICIENCY,
                 cpu_core_speedup: float = 1.0, llm_requests_per_min: float = 600.0, llm_latency_s: float = 2.0,
                 llm_in_flight: int = 64, topics_per_firm: float = 6.0, dagster_bookkeeping_s: float = 170.0,
-                themes_s: float = 60.0, hnsw_s: float = 2.5 * 610.0 / 4) -> dict:
+                themes_s: float = 90.0, hnsw_s: float = 2.5 * 610.0 / 4) -> dict:
     """PROJECTION of a ``firms`` x ``sentences_per_firm`` quarter on a ``cores``-core GPU box from
     the per-firm costs this run measured (one-worker run), plus the named assumptions. Stages run
     side by side (embedding thread, topic workers, LLM, main-thread writes), so the firm stage
