@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ftm_assets.defs.checks import topic_quality_check
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -28,8 +27,9 @@ THEMES_JOB = "quarter_themes_job"
 
 quarter_firms_job = dg.define_asset_job(
     FIRM_JOB,
-    selection=dg.AssetSelection.assets(*FIRM_ASSET_KEYS).without_checks(),
-    description="All firm-level assets of the selected firm partitions, in one run.",
+    selection=dg.AssetSelection.assets(*FIRM_ASSET_KEYS),
+    description="All firm-level assets of the selected firm partitions, with their per-firm topic-quality "
+    "check, in one run.",
 )
 quarter_themes_job = dg.define_asset_job(
     THEMES_JOB,
@@ -51,7 +51,6 @@ def build_resources() -> dict:
 
 defs = dg.Definitions(
     assets=[firm_pipeline, themes],
-    asset_checks=[topic_quality_check],
     jobs=[quarter_firms_job, quarter_themes_job, retry_failed_firms],
     sensors=[build_discovery_sensor(FIRM_JOB), *build_themes_sensors(FIRM_JOB, RETRY_JOB, quarter_themes_job)],
     schedules=[build_quarterly_schedule(FIRM_JOB)],

@@ -120,7 +120,7 @@ def noop_firm_assets(phases: dict[str, float], fail_firms: Sequence[str] = ()) -
         name="noop_firm_pipeline",
         specs=list(firm_pipeline.specs),
         backfill_policy=firm_backfill_policy(),
-        can_subset=True,
+        can_subset=False,  # as firm_pipeline: the three firm assets always run together
         pool="gpu",
     )
     def noop_firm_pipeline(context: dg.AssetExecutionContext) -> Iterator[object]:

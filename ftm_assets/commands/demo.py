@@ -4,7 +4,9 @@ With no argument it writes the project's own demo calls (planted topics) under
 ``$FTM_HOME/demo`` and runs their quarter; ``--transcripts PATH --quarter Q`` runs that data. It
 registers the quarter's firms as dynamic partitions, launches ONE ranged run of the firm-level
 assets (one model load), then the quarter's ``themes``, on the persistent instance that ``ftm dev``
-shows in the UI.
+shows in the UI. The terminal shows one live progress line of the firm run (firms done / skipped /
+failed, rate, ETA) and the summary; Dagster's event log stays in the runs, and ``ftm -v demo``
+prints it as well.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ftm_assets.defs.launch import run_quarter
 
+    verbose = bool(getattr(args, "verbose", False))
     report = run_quarter(
         transcripts=args.transcripts,
         quarter=args.quarter,
         demo_firms=args.firms,
         recompute=args.recompute,
+        progress=sys.stderr,
+        event_log_level="DEBUG" if verbose else "WARNING",
     )
     if args.json:
         print(json.dumps(report, indent=None, default=str))

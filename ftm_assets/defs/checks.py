@@ -1,15 +1,21 @@
 """Quality in the UI: the per-firm topic-quality asset check and the quarter plots' metadata.
 
-**Per-firm check** (dagster-findings §2.2). ``AssetCheckResult`` has no partition, and a check in
-the firm op's own ``check_specs`` would be a required output of every firm. So the check is a
-separate partitioned ``@asset_check`` on ``firm_topics``, and the firm op logs one
-``AssetCheckEvaluation(..., partition=...)`` per firm it computed, built by
-:func:`firm_quality_evaluations` from the firm's stats (``stats["quality"]``, a
-``FirmQuality.as_dict()``). The check never fails a run: a firm outside the thresholds
-(``QualityThresholds``) gets a failed evaluation with severity WARN and the reasons.
+**Per-firm check** (dagster-findings §2.2, issue 13). ``AssetCheckResult`` has no partition, so the
+firm op logs one ``AssetCheckEvaluation(..., partition=...)`` per firm it reports. The check is
+declared in the firm op's own ``check_specs`` (:data:`TOPIC_QUALITY_SPEC`, partitioned like the
+firm assets), not as a separate ``@asset_check``: a separate check is a step of its own in every
+UI materialization and backfill, which Dagster skips (the op yields events, no outputs) and, when
+any firm of the run fails, marks "execution failed" as a whole. In the op, the check's planned
+partitions are settled by the op's evaluations one firm at a time:
 
-Run on its own from the UI (one partition), the check recomputes the metrics from the firm's
-stored rows.
+* a computed firm gets its evaluation from its stats (:func:`firm_quality_evaluations`);
+* a skipped firm (unchanged input) gets its latest evaluation again (:func:`previous_evaluation`),
+  or one computed from its stored rows when the instance has none;
+* a firm without a call in the quarter gets a passed evaluation saying so;
+* only a firm that failed has no evaluation, so only its check shows "execution failed".
+
+The check never fails a run: a firm outside the thresholds (``QualityThresholds``) gets a failed
+evaluation with severity WARN and the reasons. To evaluate a firm again, re-materialize it.
 
 **Quarter plots.** :func:`quarter_plot_metadata` renders the three plots of
 :mod:`ftm_assets.quality.plots` for the themes asset: each as a Markdown image (shown on the
@@ -22,7 +28,6 @@ from pathlib import Path
 import dagster as dg
 
 from ftm_assets.defs.partitions import call_partitions, split_call_key
-from ftm_assets.defs.resources import WarehouseResource
 from ftm_assets.modeling.types import Theme, TopicRef
 from ftm_assets.quality.metrics import QualityThresholds
 from ftm_assets.quality.plots import plot_data_from_themes, render_quarter_plots
@@ -42,6 +47,7 @@ def quality_evaluation(
     reasons = (thresholds or QualityThresholds()).failures(quality)
     metadata: dict = {name: quality[name] for name in _METRICS if quality.get(name) is not None}
     metadata["topic_outcome"] = str(quality.get("topic_outcome", ""))
+    metadata["quarter"] = split_call_key(partition)[1]
     return dg.AssetCheckEvaluation(
         asset_key=FIRM_TOPICS,
         check_name=TOPIC_QUALITY_CHECK,
@@ -63,37 +69,51 @@ def firm_quality_evaluations(
     return [] if quality is None else [quality_evaluation(quality, partition, thresholds)]
 
 
-@dg.asset_check(
+TOPIC_QUALITY_SPEC = dg.AssetCheckSpec(
+    TOPIC_QUALITY_CHECK,
     asset=FIRM_TOPICS,
-    name=TOPIC_QUALITY_CHECK,
     partitions_def=call_partitions,
     blocking=False,
     description="Topic quality of the firm's call: NPMI coherence, diversity, outlier share and boilerplate "
-    "share against QualityThresholds (docs/quality.md). Logged per firm by the firm run; "
-    "run alone, it recomputes from the stored rows.",
+    "share against QualityThresholds (docs/quality.md). Evaluated per firm by the firm run.",
 )
-def topic_quality_check(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+TOPIC_QUALITY_KEY = TOPIC_QUALITY_SPEC.key
+
+
+def no_call_evaluation(partition: str) -> dg.AssetCheckEvaluation:
+    """A firm of the run's range without a call this quarter: nothing to check."""
+    firm_id, quarter = split_call_key(partition)
+    return dg.AssetCheckEvaluation(asset_key=FIRM_TOPICS, check_name=TOPIC_QUALITY_CHECK, passed=True,
+                                   partition=partition, severity=dg.AssetCheckSeverity.WARN, blocking=False,
+                                   description=f"firm {firm_id} has no call in {quarter}: nothing to check",
+                                   metadata={"quarter": quarter, "has_call": False})
+
+
+def previous_evaluation(instance: dg.DagsterInstance, partition: str) -> dg.AssetCheckEvaluation | None:
+    """The firm's latest evaluation in ``instance``, to log again for a firm the run skipped."""
+    from dagster._core.event_api import PartitionKeyFilter
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        TOPIC_QUALITY_KEY, limit=1, status={Status.SUCCEEDED, Status.FAILED},
+        partition_filter=PartitionKeyFilter(key=partition))
+    entry = records[0].event if records else None
+    previous = entry.dagster_event.event_specific_data if entry and entry.dagster_event else None
+    if not isinstance(previous, dg.AssetCheckEvaluation):
+        return None
+    return dg.AssetCheckEvaluation(
+        asset_key=FIRM_TOPICS, check_name=TOPIC_QUALITY_CHECK, passed=previous.passed, partition=partition,
+        severity=previous.severity, blocking=False, metadata=dict(previous.metadata),
+        description=f"unchanged input, as evaluated in run {records[0].run_id[:8]}: {previous.description}")
+
+
+def stored_evaluation(conn, partition: str) -> dg.AssetCheckEvaluation | None:
+    """The firm's evaluation computed from its stored rows (None when nothing is stored)."""
     from ftm_assets.quality.stored import stored_firm_quality
 
-    partition = context.partition_key
     firm_id, quarter = split_call_key(partition)
-    with warehouse.connect() as conn:
-        quality = stored_firm_quality(conn, firm_id, quarter)
-    if quality is None:
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=f"firm {firm_id} quarter {quarter}: no stored rows",
-        )
-    evaluation = quality_evaluation(quality.as_dict(), partition)
-    return dg.AssetCheckResult(
-        passed=evaluation.passed,
-        severity=evaluation.severity,
-        description=evaluation.description,
-        metadata=dict(evaluation.metadata),
-    )
+    quality = stored_firm_quality(conn, firm_id, quarter)
+    return None if quality is None else quality_evaluation(quality.as_dict(), partition)
 
 
 def quarter_plot_metadata(

@@ -2,15 +2,19 @@
 
 ``sentence_embeddings``, ``firm_topics`` and ``topic_summaries`` are partitioned by quarter x firm
 and computed by a single multi-asset with a single-run backfill policy: a whole quarter is one run
-with one model load. The op loops over the run's firms through :class:`FirmStage`; each firm is
-committed in its own transaction and reported with per-partition ``AssetMaterialization`` events
+with one model load. The op is not subsettable: selecting any of the three materializes and
+reports all three, so the UI never shows one stage materialized and another missing. The op
+loops over the run's firms through :class:`FirmStage`; each firm is committed in its own
+transaction and reported with per-partition ``AssetMaterialization`` events
 (not an IO-managed ``Output``, which would mark every firm of the range materialized). Firms that
 fail are collected and the op raises ``dg.Failure`` at the end naming them, so in the UI exactly
 those firm partitions show as failed and "backfill failed" re-targets only them.
 
 A firm in the run's range that has no call in that quarter (ranges follow firm insertion order)
 is reported as a no-op materialization with ``has_call: false``: "missing" in the UI then means
-"not processed yet" and "failed" means a real failure.
+"not processed yet" and "failed" means a real failure. Every reported firm also gets its own
+``topic_quality`` check evaluation (the check is in the op's ``check_specs``, see
+:mod:`ftm_assets.defs.checks`).
 
 Bookkeeping: each per-partition event is one or two Postgres transactions (15-30 ms here).
 With ``DAGSTER_EVENT_BATCH_SIZE`` set (``ftm`` sets it, see :mod:`ftm_assets.instance`),
@@ -30,7 +34,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from ftm_assets.defs.checks import firm_quality_evaluations
+from ftm_assets.defs.checks import (
+    TOPIC_QUALITY_KEY,
+    TOPIC_QUALITY_SPEC,
+    firm_quality_evaluations,
+    no_call_evaluation,
+    previous_evaluation,
+    stored_evaluation,
+)
 from ftm_assets.defs.partitions import call_key, call_partitions, split_call_key
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -64,15 +75,19 @@ class FirmRunConfig(dg.Config):
     # topic worker processes: -1 = FTM_FIRM_WORKERS, else all cores but one; 0 = in the run's process
     workers: int = -1
 
+    def topic_settings(self) -> FirmTopicSettings:
+        """The topic settings (part of each firm's input fingerprint)."""
+        return FirmTopicSettings(
+            min_sentences=self.min_sentences,
+            min_cluster_size=self.min_cluster_size,
+            cluster_backend=self.cluster_backend,
+            outlier_policy=self.outlier_policy,
+            outlier_threshold=self.outlier_threshold,
+        )
+
     def stage_settings(self) -> FirmStageSettings:
         return FirmStageSettings(
-            topics=FirmTopicSettings(
-                min_sentences=self.min_sentences,
-                min_cluster_size=self.min_cluster_size,
-                cluster_backend=self.cluster_backend,
-                outlier_policy=self.outlier_policy,
-                outlier_threshold=self.outlier_threshold,
-            ),
+            topics=self.topic_settings(),
             max_pending_firms=self.max_pending_firms,
             recompute=self.recompute,
             workers=resolve_workers(self.workers),
@@ -81,7 +96,8 @@ class FirmRunConfig(dg.Config):
 
 def _metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int) -> dict:
     s, t = outcome.stats, outcome.timings
-    common: dict = {"has_call": True, "status": "unchanged (skipped)" if outcome.status == SKIPPED else "computed"}
+    common: dict = {"quarter": outcome.quarter, "has_call": True,
+                    "status": "unchanged (skipped)" if outcome.status == SKIPPED else "computed"}
     if key == SENTENCE_EMBEDDINGS:
         return {**common, "sentences": s.get("sentences", 0), "embedding_model": encoder_id,
                 "embedding_dim": dim, "embed_seconds": round(t.get("embed", 0.0), 3)}
@@ -230,8 +246,12 @@ class _StopFlag:
                      group_name=GROUP, kinds={"openai", "pgvector"},
                      description="LLM (or extractive) summary of each firm topic, embedded (table `topics`)."),
     ],
+    check_specs=[TOPIC_QUALITY_SPEC],  # evaluated per firm by the op (checks.py)
     backfill_policy=firm_backfill_policy(),
-    can_subset=True,
+    # not subsettable: whatever the user selects among the three (UI, backfill, re-execution),
+    # Dagster plans and the op reports all three together (issue 13; the UI asks to confirm the
+    # expanded selection, the backfill daemon expands it to the op's full execution set)
+    can_subset=False,
     pool="gpu",
 )
 def firm_pipeline(
@@ -249,6 +269,25 @@ def firm_pipeline(
     selected = [k for k in FIRM_ASSET_KEYS if k in context.selected_asset_keys]
     yield from run_firm_partitions(context, by_quarter, selected, config, embedding_model, warehouse, llm,
                                    transcripts, batch_reports=event_batching_enabled())
+    if TOPIC_QUALITY_KEY in context.selected_asset_check_keys:
+        # the check's per-firm evaluations are logged above; this settles its (required) output
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(TOPIC_QUALITY_KEY))
+
+
+def _check_evaluations(
+    context: dg.OpExecutionContext, warehouse: WarehouseResource, outcome: FirmOutcome
+) -> list[dg.AssetCheckEvaluation]:
+    """The topic-quality evaluation of a reported firm: from its stats when computed; for a skipped
+    firm its latest evaluation again, else one from its stored rows (checks.py)."""
+    partition = str(call_key(outcome.firm_id, outcome.quarter))
+    evaluations = firm_quality_evaluations(outcome.stats, partition)
+    if evaluations or outcome.status != SKIPPED:
+        return evaluations
+    previous = previous_evaluation(context.instance, partition)
+    if previous is None:
+        with warehouse.connect() as conn:
+            previous = stored_evaluation(conn, partition)
+    return [] if previous is None else [previous]
 
 
 def run_firm_partitions(
@@ -286,7 +325,7 @@ def run_firm_partitions(
     context.log.info(f"{n_firms} firms; topic modelling in {settings.workers} worker process(es)"
                      if settings.workers else f"{n_firms} firms; topic modelling in the run's process")
     reports = FirmReports(context, selected, batched=batch_reports)
-    no_call = {key: {"has_call": False} for key in selected}
+    no_call = {quarter: {key: {"quarter": quarter, "has_call": False} for key in selected} for quarter in by_quarter}
     check_events: list[dg.AssetCheckEvaluation] = []
     try:
         with _StopFlag() as stop:
@@ -295,7 +334,9 @@ def run_firm_partitions(
                 with_call = [f for f in firms if (f, quarter) in present]
                 for firm in firms:
                     if (firm, quarter) not in present:
-                        yield from reports.add(str(call_key(firm, quarter)), no_call)
+                        yield from reports.add(str(call_key(firm, quarter)), no_call[quarter])
+                        if FIRM_TOPICS in selected:
+                            check_events.append(no_call_evaluation(str(call_key(firm, quarter))))
                 context.log.info(f"quarter {quarter}: {len(with_call)} firms with a call, "
                                  f"{len(firms) - len(with_call)} without")
                 for outcome in stage.run(source.iter_calls(quarter, with_call)):
@@ -308,8 +349,7 @@ def run_firm_partitions(
                         {key: _metadata(outcome, key, encoder.model_id, encoder.dim) for key in selected},
                     )
                     if FIRM_TOPICS in selected:
-                        check_events.extend(firm_quality_evaluations(
-                            outcome.stats, str(call_key(outcome.firm_id, outcome.quarter))))
+                        check_events.extend(_check_evaluations(context, warehouse, outcome))
         yield from reports.flush()
         # quality checks are logged once every firm's materialization has been written
         for event in check_events:

@@ -7,12 +7,16 @@ partitions of the quarter, then the quarter's themes.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
+from dagster._core.utils import make_new_run_id
 
 from ftm_assets.config import load_settings
 from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key
+from ftm_assets.defs.progress import FirmRunProgress
 from ftm_assets.defs.resources import demo_corpus_path
 from ftm_assets.modeling.types import parse_quarter
 from ftm_assets.sources.schema import validate_firm_id
@@ -60,8 +64,14 @@ def run_quarter(
     demo_firms: int = 12,
     recompute: bool = False,
     instance: dg.DagsterInstance | None = None,
+    progress: TextIO | None = None,
+    event_log_level: str = "DEBUG",
 ) -> dict:
-    """Run the firm stage and themes for one quarter; returns the demo's JSON report."""
+    """Run the firm stage and themes for one quarter; returns the demo's JSON report.
+
+    ``progress``: a stream for one live progress line of the firm run (:mod:`.progress`).
+    ``event_log_level``: the Dagster console logger's level for both runs (``ftm demo`` uses
+    ``WARNING`` unless ``-v``); the runs' event logs in the instance are complete either way."""
     from ftm_assets.definitions import FIRM_JOB, THEMES_JOB, defs
     from ftm_assets.instance import prepare_instance
     from ftm_assets.sources.open import open_source
@@ -89,20 +99,25 @@ def run_quarter(
         prepare_instance(settings)
         instance = dg.DagsterInstance.get()
     register_firms(instance, valid)
+    loggers = {"console": {"config": {"log_level": event_log_level}}}
     run_config = {
         "resources": {"transcripts": {"config": {"uri": uri}}},
         "ops": {"firm_pipeline": {"config": {"recompute": recompute}}},
+        "loggers": loggers,
     }
     failed: dict[str, str] = dict(invalid)
     firm_run_id = None
     if valid:
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
-            instance=instance,
-            tags=quarter_range_tags(quarter, ordered_firms(instance, set(valid))),
-            run_config=run_config,
-            raise_on_error=False,
-        )
+        run_id = make_new_run_id()
+        with FirmRunProgress(instance, run_id, len(valid), progress) if progress else nullcontext():
+            result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
+                instance=instance,
+                tags=quarter_range_tags(quarter, ordered_firms(instance, set(valid))),
+                run_config=run_config,
+                raise_on_error=False,
+                run_id=run_id,
+            )
         timings["firm_run_total"] = time.perf_counter() - t0
         firm_run_id = result.run_id
         for stage, (asset, field) in STAGE_METADATA.items():
@@ -112,7 +127,7 @@ def run_quarter(
     themes_result = defs.resolve_job_def(THEMES_JOB).execute_in_process(
         instance=instance,
         partition_key=quarter_to_key(quarter),
-        run_config={"resources": {"transcripts": {"config": {"uri": uri}}}},
+        run_config={"resources": {"transcripts": {"config": {"uri": uri}}}, "loggers": loggers},
         raise_on_error=False,
     )
     timings["themes_run_total"] = time.perf_counter() - t0

@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 from ftm_assets.config import load_settings
 from ftm_assets.llm.client import TopicSummarizer
 from ftm_assets.llm.settings import LlmSettings
-from ftm_assets.modeling.embedding import SentenceEncoder
+from ftm_assets.modeling.embedding import BUNDLED_MODEL_ID, SentenceEncoder
 from ftm_assets.warehouse.database import connect, resolve_database_url
 from ftm_assets.warehouse.schema import HnswSettings, migrate
 
@@ -45,6 +45,12 @@ class EmbeddingModelResource(dg.ConfigurableResource):
 
             torch.cuda.empty_cache()
         self._encoder = None
+
+    @property
+    def model_id(self) -> str:
+        """The id the loaded encoder will carry (``SentenceEncoder.load``), known without loading it;
+        part of each firm's input fingerprint."""
+        return self.model or load_settings().embedding_model or BUNDLED_MODEL_ID
 
     @property
     def encoder(self) -> SentenceEncoder:

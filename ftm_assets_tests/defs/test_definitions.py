@@ -31,7 +31,9 @@ def test_firm_assets_share_one_op_with_single_run_backfill_policy():
     assert {n.assets_def.op.name for n in nodes} == {"firm_pipeline"}
     policy = nodes[0].assets_def.backfill_policy
     assert policy is not None and policy.max_partitions_per_run is None  # single_run
-    assert nodes[0].assets_def.can_subset
+    # selecting one of the three always runs and reports all three (issue 13)
+    assert not nodes[0].assets_def.can_subset
+    assert graph.get_execution_set_asset_and_check_keys(FIRM_ASSET_KEYS[2]) >= set(FIRM_ASSET_KEYS)
 
 
 def test_themes_input_maps_quarter_to_all_firm_partitions():

@@ -74,13 +74,19 @@ def test_quarter_run_isolates_a_failing_firm_and_retry_completes_it(ftm_env, tmp
             assert conn.execute("SELECT status FROM firm_runs WHERE firm_id = %s", (bad,)).fetchone()[0] == "failed"
             before = table_counts(conn, QUARTER)
 
-        # the retry job recomputes exactly the failed firm, with one model load, and clears its status
+        # the retry job, with the config the Launchpad opens with (no quarter: every quarter that
+        # needs it), recomputes exactly the failed firm, with one model load, and clears its status
         _drop_fault(url)
-        retry = defs.resolve_job_def(RETRY_JOB).execute_in_process(
-            instance=instance,
-            run_config={**run_config, "ops": {"retry_failed_firms_op": {"config": {"quarter": QUARTER}}}},
-        )
+        retry_job = defs.resolve_job_def(RETRY_JOB)
+        assert dg.validate_run_config(retry_job, {}) is not None  # no required entry
+        retry = retry_job.execute_in_process(instance=instance, run_config=run_config)
         assert retry.success
+        # and the themes sensor finds the quarter it worked on from its materializations
+        sensor_ctx = dg.build_run_status_sensor_context(
+            sensor_name="themes_after_firm_run_success", dagster_instance=instance,
+            dagster_run=retry.dagster_run, dagster_event=retry.get_run_success_event())
+        themes_requests = defs.resolve_sensor_def("themes_after_firm_run_success")(sensor_ctx)
+        assert [r.tags["ftm/quarter"] for r in themes_requests] == [QUARTER]
         assert len(loads) == 2
         for asset in ("sentence_embeddings", "firm_topics", "topic_summaries"):
             materialized, failed = partition_status(instance, asset)

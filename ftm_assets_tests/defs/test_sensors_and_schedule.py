@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.test_utils import create_run_for_test
 
 from ftm_assets.definitions import FIRM_JOB, defs
 from ftm_assets.defs.partitions import FIRM_DIM
-from ftm_assets.defs.resources import TranscriptSourceResource
+from ftm_assets.defs.resources import TranscriptSourceResource, WarehouseResource
 from ftm_assets.defs.sensors import quarter_of_run
 from ftm_assets.sources.demo import generate_demo_corpus
 
@@ -24,11 +25,17 @@ def _write_two_quarters(folder):
 def _tick(instance, folder, cursor=None):
     sensor = defs.resolve_sensor_def("transcript_discovery_sensor")
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"transcripts": TranscriptSourceResource(uri=str(folder))})
+                                  resources={"transcripts": TranscriptSourceResource(uri=str(folder)),
+                                             "warehouse": WarehouseResource()})
     return sensor.evaluate_tick(ctx)
 
 
-def test_sensor_registers_firms_and_requests_one_run_per_quarter(pg_instance, tmp_path):
+def _launch(instance, request):
+    """What the daemon does with a run request: a run of the firm job with its tags, in progress."""
+    return create_run_for_test(instance, job_name=FIRM_JOB, tags=request.tags, status=dg.DagsterRunStatus.STARTED)
+
+
+def test_sensor_registers_firms_and_requests_one_run_per_quarter(ftm_env, pg_instance, tmp_path):
     folder = _write_two_quarters(tmp_path / "calls")
     data = _tick(pg_instance, folder)
     assert len(data.run_requests) == 2  # one per quarter, never one per firm
@@ -40,18 +47,24 @@ def test_sensor_registers_firms_and_requests_one_run_per_quarter(pg_instance, tm
         assert req.job_name == FIRM_JOB
         assert req.tags["dagster/asset_partition_range_start"].endswith(
             "2024-01-01" if req.tags["ftm/quarter"] == "2024Q1" else "2024-04-01")
+    assert {r.tags["ftm/reason"] for r in data.run_requests} == {"5 new", "3 new"}
 
-    # apply the registration as the daemon would, then tick again: nothing new
+    # apply the registration and launch the runs as the daemon would, then tick again: both
+    # quarters are still unstored, but their runs are in progress, so nothing is requested
     pg_instance.add_dynamic_partitions(FIRM_DIM, list(added.partition_keys))
+    runs = {r.tags["ftm/quarter"]: _launch(pg_instance, r) for r in data.run_requests}
     again = _tick(pg_instance, folder, data.cursor)
     assert again.run_requests == []
+    assert "2024Q2: 3 not yet stored -> run" in again.skip_message and "already queued" in again.skip_message
 
-    # a late filer in Q2 relaunches Q2 only, registering just the new firm
+    # a late filer in Q2 once Q2's run has ended (Q1's is still in progress): Q2 only, with the new firm
+    pg_instance.report_run_canceled(runs["2024Q2"])
     late = generate_demo_corpus(n_firms=1, quarter="2024Q2", seed=9)
     late["firm_id"] = "LATE"
     late.to_parquet(folder / "q2_late.parquet", index=False)
-    third = _tick(pg_instance, folder, again.cursor or data.cursor)
+    third = _tick(pg_instance, folder, again.cursor)
     assert [r.tags["ftm/quarter"] for r in third.run_requests] == ["2024Q2"]
+    assert third.run_requests[0].tags["ftm/reason"] == "1 new, 3 not yet stored"
     assert list(third.dynamic_partitions_requests[0].partition_keys) == ["LATE"]
     assert third.run_requests[0].tags["dagster/asset_partition_range_end"] == "LATE|2024-04-01"
 

@@ -66,7 +66,7 @@ def test_unbatched_and_batched_runs_give_the_same_ui_status(pg_instance):
 def _reporting_job(n_firms: int, max_firms: int, max_seconds: float, clock, writes: list[int]) -> dg.JobDefinition:
     from ftm_assets.defs.firm_assets import firm_pipeline
 
-    @dg.multi_asset(name="reporting_op", specs=list(firm_pipeline.specs), can_subset=True,
+    @dg.multi_asset(name="reporting_op", specs=list(firm_pipeline.specs), can_subset=False,
                     backfill_policy=dg.BackfillPolicy.single_run())
     def reporting_op(context: dg.AssetExecutionContext):
         reports = FirmReports(context, list(FIRM_ASSET_KEYS), batched=True, max_firms=max_firms,

@@ -2,10 +2,15 @@
 
 import dagster as dg
 
-from ftm_assets.defs.checks import TOPIC_QUALITY_CHECK, firm_quality_evaluations, topic_quality_check
+from ftm_assets.defs.checks import (
+    TOPIC_QUALITY_CHECK,
+    TOPIC_QUALITY_KEY,
+    TOPIC_QUALITY_SPEC,
+    firm_quality_evaluations,
+    no_call_evaluation,
+)
 from ftm_assets.defs.firm_assets import FIRM_TOPICS
 from ftm_assets.defs.partitions import FIRM_DIM, call_key, call_partitions, quarter_range_tags
-from ftm_assets.defs.resources import WarehouseResource
 
 GOOD = {
     "n_topics": 6,
@@ -19,17 +24,39 @@ NOISY = {**GOOD, "outlier_share": 0.71, "diversity": 0.31}
 STATS = {"AAA": {"quality": GOOD}, "BBB": {"quality": NOISY}, "CCC": {}}  # CCC: skipped, no quality
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(FIRM_TOPICS, partitions_def=call_partitions, skippable=True)],
-    can_subset=True,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def ranged_firm_topics(context: dg.AssetExecutionContext):
-    for pk in context.partition_keys:
-        firm = pk.split("|")[0]
-        yield dg.AssetMaterialization(FIRM_TOPICS, partition=pk)
-        for evaluation in firm_quality_evaluations(STATS[firm], pk):
-            context.log_event(evaluation)
+def _ranged_firm_topics(failing: str | None = None):
+    """A twin of the firm op's check wiring: the product's check spec in the op's own check_specs,
+    per-firm evaluations logged by the op, the check output settled at the end; ``failing`` is a
+    firm whose work fails (no report, no evaluation), and the op then raises like the firm op."""
+
+    @dg.multi_asset(
+        name="ranged_firm_topics",
+        specs=[dg.AssetSpec(FIRM_TOPICS, partitions_def=call_partitions, skippable=True)],
+        check_specs=[TOPIC_QUALITY_SPEC],
+        can_subset=False,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def ranged_firm_topics(context: dg.AssetExecutionContext):
+        for pk in context.partition_keys:
+            firm = pk.split("|")[0]
+            if firm == failing:
+                continue
+            yield dg.AssetMaterialization(FIRM_TOPICS, partition=pk)
+            for evaluation in firm_quality_evaluations(STATS[firm], pk) or [no_call_evaluation(pk)]:
+                context.log_event(evaluation)
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(TOPIC_QUALITY_KEY))
+        if failing:
+            raise dg.Failure(f"firm {failing} failed")
+
+    return ranged_firm_topics
+
+
+def _check_status(instance) -> dict[str, str]:
+    history = instance.event_log_storage.get_asset_check_execution_history(TOPIC_QUALITY_KEY, limit=50)
+    latest: dict[str, str] = {}
+    for record in history:  # newest first
+        latest.setdefault(record.partition, record.status.value)
+    return latest
 
 
 def test_check_targets_the_firm_topics_asset():
@@ -51,31 +78,24 @@ def test_evaluations_from_stats():
     assert not empty.passed and "too_few_sentences" in empty.description
 
 
-def test_ranged_run_records_one_check_result_per_firm_partition():
-    """The check is part of the run (as when a job selects firm_topics with its checks): its own
-    step is skipped (the op yields events only, dagster-findings §2.2), and the evaluations the op
-    logs settle the planned check rows, one per firm partition."""
-    warehouse = WarehouseResource(database_url="postgresql://unused/none")
-    defs = dg.Definitions(
-        assets=[ranged_firm_topics], asset_checks=[topic_quality_check], resources={"warehouse": warehouse}
-    )
-    assert dg.AssetCheckKey(FIRM_TOPICS, TOPIC_QUALITY_CHECK) in defs.resolve_asset_graph().asset_check_keys
+def test_ranged_run_records_one_check_result_per_firm_partition_and_never_fails_wholesale():
+    """The check is part of the firm op: no step of its own to be skipped, and each planned firm
+    partition is settled by the op's evaluation; when one firm fails, only that firm's check is
+    left unevaluated (shown "execution failed"), the others keep their own pass or fail."""
+    keys = {f: str(call_key(f, "2024Q1")) for f in ("AAA", "BBB", "CCC")}
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(FIRM_DIM, ["AAA", "BBB", "CCC"])
-        result = dg.materialize(
-            [ranged_firm_topics, topic_quality_check],
-            instance=instance,
-            tags=quarter_range_tags("2024Q1", ["AAA", "BBB", "CCC"]),
-            resources={"warehouse": warehouse},
-        )
+        instance.add_dynamic_partitions(FIRM_DIM, list(keys))
+        tags = quarter_range_tags("2024Q1", list(keys))
+        result = dg.materialize([_ranged_firm_topics()], instance=instance, tags=tags)
         assert result.success
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(FIRM_TOPICS, TOPIC_QUALITY_CHECK), limit=10
-        )
-        by_partition = {r.partition: r.status.value for r in history}
-    # CCC was skipped by the stage (no quality in its stats): its check stays planned, not failed
-    assert by_partition == {
-        str(call_key("AAA", "2024Q1")): "SUCCEEDED",
-        str(call_key("BBB", "2024Q1")): "FAILED",
-        str(call_key("CCC", "2024Q1")): "PLANNED",
-    }
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+        # every firm evaluated, each with its own result (CCC: no call, nothing to check)
+        assert _check_status(instance) == {keys["AAA"]: "SUCCEEDED", keys["BBB"]: "FAILED",
+                                           keys["CCC"]: "SUCCEEDED"}
+
+        failed = dg.materialize([_ranged_firm_topics(failing="AAA")], instance=instance, tags=tags,
+                                raise_on_error=False)
+        assert not failed.success
+        status = _check_status(instance)
+        assert None not in status, "no evaluation without a partition"
+        assert status == {keys["AAA"]: "PLANNED", keys["BBB"]: "FAILED", keys["CCC"]: "SUCCEEDED"}
