@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -131,26 +133,38 @@ def test_unknown_fault_is_refused() -> None:
         FakeOpenAIServer(fault_rate=1.5)
 
 
-def test_command_line_serves_until_terminated() -> None:
+@contextlib.contextmanager
+def fake_server_command(*args: str) -> Iterator[tuple[str, str, Callable[[], tuple[int, str]]]]:
+    """``python -m ftm_assets.llm.fake_server ARGS`` as a user starts it: yields its first output
+    line, its base URL and a ``stop()`` that sends SIGTERM and returns ``(exit code, stdout)``."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ftm_assets.llm.fake_server", "--port", "0", "--latency", "0.01"],
+        [sys.executable, "-m", "ftm_assets.llm.fake_server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=REPO,
     )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert "listening on http://127.0.0.1:" in line
-        base_url = line.rsplit(" ", 1)[1].strip()
-        assert post(base_url)[0] == 200
+
+    def stop() -> tuple[int, str]:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=10)
-        assert process.returncode == 0
-        assert "'ok': 1" in out
+        return process.returncode, out
+
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        yield line, line.rsplit(" ", 1)[1].strip(), stop
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_command_line_serves_until_terminated() -> None:
+    with fake_server_command("--port", "0", "--latency", "0.01") as (line, base_url, stop):
+        assert "listening on http://127.0.0.1:" in line
+        assert post(base_url)[0] == 200
+        code, out = stop()
+        assert code == 0
+        assert "'ok': 1" in out

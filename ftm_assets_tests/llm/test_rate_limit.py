@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from ftm_assets.llm.client import TopicSummarizer
 from ftm_assets.llm.fake_server import FakeOpenAIServer
 from ftm_assets_tests.llm.conftest import fast_settings
-from ftm_assets_tests.llm.test_fake_server import REPO, post
+from ftm_assets_tests.llm.test_fake_server import fake_server_command, post
 
 
 def test_requests_beyond_the_rpm_budget_get_429_with_retry_after() -> None:
@@ -112,7 +108,6 @@ def test_adaptive_summarizer_gets_every_topic_through_an_rpm_limit(firm_topics) 
 
 
 def test_command_line_takes_rate_limit_options() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [
         "--port",
         "0",
@@ -125,23 +120,8 @@ def test_command_line_takes_rate_limit_options() -> None:
         "--batch-fault-rate",
         "0.5",
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ftm_assets.llm.fake_server", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        base_url = line.rsplit(" ", 1)[1].strip()
+    with fake_server_command(*args) as (_line, base_url, stop):
         assert [post(base_url)[0] for _ in range(2)] == [200, 429]
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=10)
-        assert process.returncode == 0
+        code, out = stop()
+        assert code == 0
         assert "'rate_limited_rpm': 1" in out
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
