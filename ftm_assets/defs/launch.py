@@ -15,7 +15,7 @@ import dagster as dg
 from dagster._core.utils import make_new_run_id
 
 from ftm_assets.config import load_settings
-from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key
+from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key, require_partition_quarter
 from ftm_assets.defs.progress import FirmRunProgress
 from ftm_assets.defs.resources import demo_corpus_path
 from ftm_assets.modeling.types import parse_quarter
@@ -51,10 +51,10 @@ def resolve_quarter(calls: list[tuple[str, str]], quarter: str | None, source: s
         parse_quarter(quarter)
         if quarter not in quarters:
             raise ValueError(f"quarter {quarter} has no calls in {source} (quarters present: {', '.join(quarters)})")
-        return quarter
+        return require_partition_quarter(quarter)
     if len(quarters) != 1:
         raise ValueError(f"{source} holds several quarters ({', '.join(quarters)}): pass --quarter")
-    return quarters[0]
+    return require_partition_quarter(quarters[0])
 
 
 def run_quarter(

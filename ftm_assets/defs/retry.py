@@ -16,14 +16,19 @@ its batched event write) are reported without being recomputed.
 import dagster as dg
 
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FirmRunConfig, run_firm_partitions
-from ftm_assets.defs.partitions import FIRM_DIM, call_key, key_to_quarter, quarter_partitions
+from ftm_assets.defs.partitions import (
+    FIRM_DIM,
+    call_key,
+    key_to_quarter,
+    quarter_partitions,
+    require_partition_quarter,
+)
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
     LlmResource,
     TranscriptSourceResource,
     WarehouseResource,
 )
-from ftm_assets.modeling.types import parse_quarter
 from ftm_assets.sources.schema import validate_firm_id
 from ftm_assets.warehouse.firm_rows import failed_or_missing_firms
 
@@ -37,13 +42,16 @@ class RetryConfig(FirmRunConfig):
 
 def quarters_to_retry(calls: list[tuple[str, str]], quarter: str | None) -> dict[str, list[str]]:
     """``{quarter: firms with a call}`` to look at: ``quarter`` alone (it must have calls), or every
-    quarter of the source that exists as a partition (ended, from 2016 on)."""
+    quarter of the source that exists as a partition (ended, from ``FTM_FIRST_QUARTER`` on)."""
     by_quarter: dict[str, set[str]] = {}
     for firm, q in calls:
         if not validate_firm_id(firm):
             by_quarter.setdefault(q, set()).add(firm)
     if quarter:
-        parse_quarter(quarter)
+        try:
+            require_partition_quarter(quarter)
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from exc
         if quarter not in by_quarter:
             raise dg.Failure(description=f"quarter {quarter}: no calls in the transcript source "
                                          f"(quarters present: {', '.join(sorted(by_quarter)) or 'none'})")
