@@ -125,9 +125,6 @@ class InlineTopicRunner:
     def close(self) -> None:
         pass
 
-    def stats(self) -> dict:
-        return {"workers": 0}
-
 
 # -- the worker process ---------------------------------------------------------------------------
 
@@ -164,13 +161,12 @@ def _worker_main(conn: Connection, warm_settings) -> None:
         numba.set_num_threads(1)
     except Exception:  # numba absent or its threading layer already fixed: UMAP is seeded (1 thread)
         pass
-    t0 = time.perf_counter()
     if warm_settings is not None:
         try:
             _warm_up(warm_settings)
         except Exception:  # the first real firm then pays the compilation
             log.warning("topic worker warm-up failed", exc_info=True)
-    conn.send(("ready", os.getpid(), time.perf_counter() - t0))
+    conn.send(("ready", os.getpid()))
     while True:
         try:
             task = conn.recv()
@@ -231,7 +227,6 @@ class TopicWorkerPool:
         self._start_failures = 0
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self.deaths = 0
-        self.ready_seconds: list[float] = []
         for _ in range(workers):
             self._pool.append(self._spawn())
         self._thread = threading.Thread(target=self._dispatch, name="topic-workers", daemon=True)
@@ -259,11 +254,6 @@ class TopicWorkerPool:
         """``{pid: "firm F quarter Q"}`` of the workers holding a firm now."""
         with self._lock:
             return {w.process.pid: w.task[2] for w in self._pool if w.task is not None and w.process.pid}
-
-    def stats(self) -> dict:
-        ready = self.ready_seconds
-        return {"workers": self.workers, "worker_deaths": self.deaths,
-                "warm_up_seconds_max": round(max(ready), 2) if ready else None}
 
     def submit(self, call, embeddings, settings) -> concurrent.futures.Future:
         """Queue one firm; the future gives ``(FirmTopics, seconds)`` or raises what the worker
@@ -337,7 +327,6 @@ class TopicWorkerPool:
         if message[0] == "ready":
             w.ready = True
             self._start_failures = 0
-            self.ready_seconds.append(float(message[2]))
             return
         task_id, status, value, extra = message
         if w.task is None or w.task[0] != task_id:
