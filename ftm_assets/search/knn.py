@@ -13,6 +13,12 @@ scan hit ``max_scan_tuples`` on a very selective filter) the same query is re-ru
 (``ORDER BY (embedding <=> $q) + 0`` cannot use the vector index; the planner serves the filter
 with a b-tree index when one fits), so a selective filter never silently returns too few rows.
 
+The query vector is sent as an untyped literal (:func:`query_param`), so PostgreSQL reads it as
+the column's type, ``vector`` or ``halfvec`` (``FTM_VECTOR_TYPE``), and the operator stays the one
+the index serves. On the quarter-partitioned tables an unfiltered query is a ``Merge Append`` of
+the per-quarter index scans (one query over all quarters, the per-quarter results merged by
+distance); a quarter filter is pruned to that quarter's partition at plan time.
+
 Settings are transaction-local (``set_config(..., true)`` = ``SET LOCAL``) and passed as bound
 parameters; the caller's session settings are untouched.
 """
@@ -74,6 +80,16 @@ class KnnResult:
     exact_fallback: bool
 
 
+def query_param(query_vector: np.ndarray) -> str:
+    """The vector as a pgvector text literal bound with no type (psycopg sends ``str`` as
+    ``unknown``): PostgreSQL then reads it as the compared column's type, ``vector`` or ``halfvec``
+    (a typed ``vector`` parameter against a ``halfvec`` column is an ambiguous operator)."""
+    values = np.asarray(query_vector, dtype=np.float32).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError("query vector has NaN or infinite values")
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
 def apply_scan_settings(conn: psycopg.Connection, scan: ScanSettings, k: int, filtered: bool) -> None:
     """``SET LOCAL`` the HNSW settings for this transaction. ``ef_search`` is raised to ``k`` when
     smaller (an HNSW scan returns at most ``ef_search`` rows per pass)."""
@@ -125,7 +141,7 @@ def nearest(
     transaction (a savepoint when the caller already holds one)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    bound = {**(params or {}), "q": np.asarray(query_vector, dtype=np.float32), "k": k}
+    bound = {**(params or {}), "q": query_param(query_vector), "k": k}
     with conn.transaction():
         apply_scan_settings(conn, scan, k, filtered=bool(filters))
         rows = conn.execute(nearest_sql(table, id_column, filters), bound).fetchall()
@@ -147,7 +163,7 @@ def explain_nearest(
     scan: ScanSettings = ScanSettings(),
 ) -> str:
     """``EXPLAIN`` of the index-served query under the same settings (to check the plan)."""
-    bound = {**(params or {}), "q": np.asarray(query_vector, dtype=np.float32), "k": k}
+    bound = {**(params or {}), "q": query_param(query_vector), "k": k}
     with conn.transaction():
         apply_scan_settings(conn, scan, k, filtered=bool(filters))
         rows = conn.execute(sql.SQL("EXPLAIN ") + nearest_sql(table, id_column, filters), bound).fetchall()

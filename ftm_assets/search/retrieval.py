@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from ftm_assets.modeling.types import parse_quarter
-from ftm_assets.search.knn import DEFAULT_EF_SEARCH, Neighbour, ScanSettings, nearest
+from ftm_assets.search.knn import DEFAULT_EF_SEARCH, Neighbour, ScanSettings, nearest, query_param
 from ftm_assets.warehouse.schema import SchemaMismatchError, stored_embedding_dim
 
 LEVELS = ("theme", "topic", "sentence")
@@ -161,6 +161,7 @@ def _filters(level: str, quarter: str | None, firm: str | None) -> list[sql.Comp
         if level == "theme":
             out.append(sql.SQL(
                 "theme_id IN (SELECT tt.theme_id FROM topic_themes tt JOIN topics t ON t.topic_id = tt.topic_id"
+                " AND t.quarter = tt.quarter"
                 " WHERE t.firm_id = %(firm)s)"
             ))
         else:
@@ -309,9 +310,9 @@ def _theme_rows(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, dict[
     return _rows_by_id(conn, (
         "SELECT th.theme_id, th.quarter, th.name, th.description,"
         " coalesce(array_agg(DISTINCT t.firm_id) FILTER (WHERE t.firm_id IS NOT NULL), '{}') AS firm_ids"
-        " FROM themes th LEFT JOIN topic_themes tt ON tt.theme_id = th.theme_id"
-        " LEFT JOIN topics t ON t.topic_id = tt.topic_id"
-        " WHERE th.theme_id = ANY(%(ids)s) GROUP BY th.theme_id"
+        " FROM themes th LEFT JOIN topic_themes tt ON tt.theme_id = th.theme_id AND tt.quarter = th.quarter"
+        " LEFT JOIN topics t ON t.topic_id = tt.topic_id AND t.quarter = tt.quarter"
+        " WHERE th.theme_id = ANY(%(ids)s) GROUP BY th.theme_id, th.quarter"
     ), ids)
 
 
@@ -337,7 +338,7 @@ def _topic_evidence(conn: psycopg.Connection, topic_ids: Sequence[int], vector: 
         return {}
     query = sql.SQL(_EVIDENCE_SQL).format(owner=sql.SQL("s.topic_id"), join=sql.SQL(""),
                                           where=sql.SQL("s.topic_id = ANY(%(ids)s)"))
-    return _evidence(conn, query, {"q": vector, "ids": list(topic_ids), "n": EVIDENCE_PER_HIT})
+    return _evidence(conn, query, {"q": query_param(vector), "ids": list(topic_ids), "n": EVIDENCE_PER_HIT})
 
 
 def _theme_evidence(conn: psycopg.Connection, theme_ids: Sequence[int], vector: np.ndarray,
@@ -348,5 +349,5 @@ def _theme_evidence(conn: psycopg.Connection, theme_ids: Sequence[int], vector: 
     if firm is not None:
         where = where + sql.SQL(" AND s.firm_id = %(firm)s")
     query = sql.SQL(_EVIDENCE_SQL).format(owner=sql.SQL("tt.theme_id"),
-                                          join=sql.SQL("JOIN topic_themes tt ON tt.topic_id = s.topic_id"), where=where)
-    return _evidence(conn, query, {"q": vector, "ids": list(theme_ids), "n": EVIDENCE_PER_HIT, "firm": firm})
+                                          join=sql.SQL("JOIN topic_themes tt ON tt.topic_id = s.topic_id AND tt.quarter = s.quarter"), where=where)
+    return _evidence(conn, query, {"q": query_param(vector), "ids": list(theme_ids), "n": EVIDENCE_PER_HIT, "firm": firm})

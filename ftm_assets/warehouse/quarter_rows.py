@@ -13,9 +13,9 @@ import numpy as np
 import psycopg
 
 from ftm_assets.modeling.types import Theme, TopicRef
-from ftm_assets.warehouse.schema import stored_vector_type
 from ftm_assets.warehouse.database import db_vector
 from ftm_assets.warehouse.quarters import build_quarter_indexes, ensure_quarter_partitions
+from ftm_assets.warehouse.schema import stored_vector_type
 
 
 @dataclass(frozen=True)

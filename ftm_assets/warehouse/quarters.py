@@ -23,6 +23,7 @@ from ftm_assets.modeling.types import parse_quarter
 from ftm_assets.warehouse.schema import VECTOR_TABLES, HnswSettings, stored_vector_type
 
 OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops"}
+DEFAULT_HNSW = HnswSettings()
 
 
 def partition_name(table: str, quarter: str) -> str:
@@ -56,7 +57,7 @@ def stored_quarters(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in rows if r[0]]
 
 
-def build_quarter_indexes(conn: psycopg.Connection, quarter: str, hnsw: HnswSettings = HnswSettings(),
+def build_quarter_indexes(conn: psycopg.Connection, quarter: str, hnsw: HnswSettings = DEFAULT_HNSW,
                           tables: tuple[str, ...] = VECTOR_TABLES) -> list[str]:
     """Build the HNSW (cosine) index of the quarter's partition of each vector table where missing;
     returns the names built now. Other quarters' indexes are never touched."""
@@ -156,3 +157,12 @@ def drop_quarter(conn: psycopg.Connection, quarter: str) -> DroppedQuarter:
 def _delete(conn: psycopg.Connection, table: str, quarter: str) -> int:
     cur = conn.execute(sql.SQL("DELETE FROM {} WHERE quarter = %s").format(sql.Identifier(table)), (quarter,))
     return cur.rowcount
+
+
+def quarter_row_counts(conn: psycopg.Connection, quarter: str) -> dict[str, int]:
+    """Rows of ``quarter`` in every table with a ``quarter`` column (what :func:`drop_quarter` removes)."""
+    parse_quarter(quarter)
+    partitioned, plain = quarter_tables(conn)
+    return {table: conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE quarter = %s").format(sql.Identifier(table)),
+                                (quarter,)).fetchone()[0]
+            for table in sorted(partitioned + plain)}
