@@ -144,11 +144,12 @@ def drop_quarter(conn: psycopg.Connection, quarter: str) -> DroppedQuarter:
         first = [t for t in plain if refs.get(t, set()) & targets]
         for table in _referencing_first(first, refs):
             deleted[table] = _delete(conn, table, quarter)
-        for table in _referencing_first(partitioned, refs):
-            part = partition_name(table, quarter)
-            if _exists(conn, part):
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(part)))
-                dropped.append(part)
+        # one DROP for all of the quarter's partitions: the foreign keys between them (declared
+        # partition to partition, ftm_quarter_foreign_keys) go with them, nothing else is checked
+        parts = [partition_name(t, quarter) for t in partitioned if _exists(conn, partition_name(t, quarter))]
+        if parts:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(map(sql.Identifier, parts))))
+            dropped.extend(parts)
         for table in _referencing_first([t for t in plain if t not in first], refs):
             deleted[table] = _delete(conn, table, quarter)
     return DroppedQuarter(quarter, tuple(dropped), deleted)

@@ -3,9 +3,12 @@
 -- sentences, topics, themes and topic_themes become LIST-partitioned by quarter: one partition per
 -- quarter (e.g. sentences_2020q2), created when the quarter is first written (the trigger on firms,
 -- or ftm_ensure_quarter_partitions() before a quarter's themes), and one HNSW index per partition,
--- built once after the quarter's load (warehouse.schema.build_quarter_indexes). The ids stay globally
--- unique bigints (one identity sequence per table, shared by its partitions); primary keys and the
--- foreign keys between partitioned tables carry the quarter, as PostgreSQL requires.
+-- built once after the quarter's load (warehouse.quarters.build_quarter_indexes). The ids stay globally
+-- unique bigints (one identity sequence per table, shared by its partitions); primary keys carry the
+-- quarter, as PostgreSQL requires. Foreign keys to firms are declared on the partitioned tables; the
+-- ones between two partitioned tables (sentence -> topic, topic_theme -> topic and theme) are
+-- declared between the quarter's partitions (listed in ftm_quarter_foreign_keys), so a quarter's
+-- partitions can be dropped without PostgreSQL checking or locking any other quarter.
 -- {vector_type} is vector or halfvec (FTM_VECTOR_TYPE when the database is created, recorded in
 -- ftm_meta); an existing database keeps vector. Existing rows are moved with their ids.
 
@@ -61,8 +64,7 @@ CREATE TABLE sentences (
     embedding          {vector_type}({embedding_dim}) NOT NULL,
     PRIMARY KEY (sentence_id, quarter),
     UNIQUE (firm_id, quarter, sentence_index),
-    FOREIGN KEY (firm_id, quarter) REFERENCES firms (firm_id, quarter) ON DELETE CASCADE,
-    FOREIGN KEY (topic_id, quarter) REFERENCES topics (topic_id, quarter) ON DELETE SET NULL (topic_id)
+    FOREIGN KEY (firm_id, quarter) REFERENCES firms (firm_id, quarter) ON DELETE CASCADE
 ) PARTITION BY LIST (quarter);
 CREATE INDEX sentences_topic_idx ON sentences (topic_id);
 CREATE INDEX sentences_sentence_id_idx ON sentences (sentence_id);
@@ -91,20 +93,36 @@ CREATE TABLE topic_themes (
     quarter            text NOT NULL,
     theme_id           bigint NOT NULL,
     rank_in_theme      integer NOT NULL,
-    PRIMARY KEY (topic_id, quarter),
-    FOREIGN KEY (topic_id, quarter) REFERENCES topics (topic_id, quarter) ON DELETE CASCADE,
-    FOREIGN KEY (theme_id, quarter) REFERENCES themes (theme_id, quarter) ON DELETE CASCADE
+    PRIMARY KEY (topic_id, quarter)
 ) PARTITION BY LIST (quarter);
 CREATE INDEX topic_themes_theme_idx ON topic_themes (theme_id);
 
+-- Foreign keys between the partitions of one quarter: child_table's partition references
+-- parent_table's partition of the same quarter.
+CREATE TABLE ftm_quarter_foreign_keys (
+    child_table    text NOT NULL,
+    child_columns  text NOT NULL,
+    parent_table   text NOT NULL,
+    parent_columns text NOT NULL,
+    on_delete      text NOT NULL,
+    PRIMARY KEY (child_table, child_columns)
+);
+INSERT INTO ftm_quarter_foreign_keys VALUES
+    ('sentences', 'topic_id, quarter', 'topics', 'topic_id, quarter', 'SET NULL (topic_id)'),
+    ('topic_themes', 'topic_id, quarter', 'topics', 'topic_id, quarter', 'CASCADE'),
+    ('topic_themes', 'theme_id, quarter', 'themes', 'theme_id, quarter', 'CASCADE');
+
 -- One partition per quarter for every LIST-partitioned table with a quarter column (tables added
--- by later migrations included), created when missing. Serialized by an advisory lock, so two
--- writers of a new quarter cannot both create one.
+-- by later migrations included), created when missing, then the foreign keys of the partitions
+-- created now. Serialized by an advisory lock, so two writers of a new quarter cannot both create
+-- one.
 CREATE FUNCTION ftm_ensure_quarter_partitions(q text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     parent record;
+    fk record;
     part text;
+    created text[] := '{}';
 BEGIN
     IF q !~ '^[0-9]{4}Q[1-4]$' THEN
         RAISE EXCEPTION 'quarter % is not of the form YYYYQn', q;
@@ -122,8 +140,14 @@ BEGIN
             PERFORM pg_advisory_xact_lock(73112025);
             IF to_regclass(quote_ident(part)) IS NULL THEN
                 EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES IN (%L)', part, parent.relname, q);
+                created := created || parent.relname::text;
             END IF;
         END IF;
+    END LOOP;
+    FOR fk IN SELECT * FROM ftm_quarter_foreign_keys WHERE child_table = ANY(created) ORDER BY 1, 2 LOOP
+        EXECUTE format('ALTER TABLE %I ADD FOREIGN KEY (%s) REFERENCES %I (%s) ON DELETE %s',
+                       fk.child_table || '_' || lower(q), fk.child_columns,
+                       fk.parent_table || '_' || lower(q), fk.parent_columns, fk.on_delete);
     END LOOP;
 END $$;
 
