@@ -1,8 +1,8 @@
 """History benchmark: many quarters in one database, one HNSW index per quarter partition.
 
 Loads ``quarters`` quarters of ``vectors_per_quarter`` synthetic 384-d sentence vectors (the
-clustered mixture of :func:`ftm_assets.bench.search_bench.clustered_unit_vectors`, one mixture per
-quarter) into the REAL schema (migrations up to 0003: ``firms`` rows, then ``sentences`` by binary
+clustered mixture of :func:`ftm_assets.bench.search_bench.clustered_unit_vectors`: the same topics
+every quarter, fresh samples of them) into the REAL schema (migrations up to 0003: ``firms`` rows, then ``sentences`` by binary
 ``COPY`` into the quarter's new partition), then builds that quarter's HNSW index with
 :func:`ftm_assets.warehouse.quarters.build_quarter_indexes`, as the firm op does after a quarter's
 load. ``load_index_s`` per quarter is COPY + index build; adding the last quarter should cost what
@@ -31,7 +31,6 @@ from psycopg import sql
 from ftm_assets.bench.search_bench import (
     _PGCOPY_HEADER,
     _PGCOPY_TRAILER,
-    clustered_unit_vectors,
     quarter_labels,
 )
 from ftm_assets.search.knn import ScanSettings, explain_nearest, nearest
@@ -67,9 +66,22 @@ QUICK = HistorySizes(quarters=3, vectors_per_quarter=2_000, queries=20, warmup_q
 
 
 def _quarter_vectors(quarter_index: int, n: int, seed: int) -> np.ndarray:
-    """The quarter's ``n`` stored vectors followed by rows queries are drawn from (deterministic)."""
+    """The quarter's ``n`` vectors (deterministic): fresh samples, every quarter, of ONE mixture
+    (one model and recurring topics: the same shared direction and topic centres every quarter),
+    with the parameters of :func:`ftm_assets.bench.search_bench.clustered_unit_vectors` (fitted to real MiniLM embeddings)."""
+    shared_rng = np.random.default_rng(seed)
+    shared = shared_rng.standard_normal(DIM).astype(np.float32)
+    shared /= np.linalg.norm(shared)
+    centers = shared_rng.standard_normal((200, DIM)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    scale = np.arange(1, DIM + 1, dtype=np.float32) ** -0.5
+    scale /= np.sqrt(np.sum(scale**2))
     rng = np.random.default_rng([seed, quarter_index])
-    return clustered_unit_vectors(n, DIM, rng)
+    members = rng.integers(0, len(centers), n)
+    out = rng.standard_normal((n, DIM)).astype(np.float32) * scale
+    out += 0.6 * centers[members] + 0.45 * shared
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
 
 
 def _copy_dtype(vector_type: str) -> np.dtype:
@@ -221,6 +233,8 @@ def run_history_bench(database: Callable[[str], str], sizes: HistorySizes = FULL
         truth_all = [{int(i) for i in row} for row in best_all_ids]
         scan = ScanSettings(ef_search=hnsw.ef_search)
         all_quarters = _search(conn, all_q, truth_all, None, scan, warmup)
+        ef_sweep = {ef: _search(conn, all_q, truth_all, None, ScanSettings(ef_search=ef), warmup[:0])
+                    for ef in (40, 100) if ef < hnsw.ef_search}
         one = _search(conn, one_q, truth_one, [labels[i] for i in one_quarter], scan, warmup)
         zero_main = _search(conn, zero_q, truth_zero, [labels[0]] * nq, scan, warmup[:0])
         bytes_main = _sizes(conn, labels[0])
@@ -261,6 +275,7 @@ def run_history_bench(database: Callable[[str], str], sizes: HistorySizes = FULL
             vector_type: {"load_index_s": first_s, **zero_main},
             other_type: {"load_index_s": round(load_s + other_index_s, 2), **zero_other},
         },
+        "all_quarters_by_ef_search": {str(ef): r for ef, r in ef_sweep.items()},
         "per_quarter": per_quarter,
         "plan_one_quarter_partitions": sorted(set(_partitions_in(plan_one))),
         "plan_all_quarters_partitions": len(set(_partitions_in(plan_all))),
