@@ -79,6 +79,15 @@ def build_quarter_indexes(conn: psycopg.Connection, quarter: str, hnsw: HnswSett
     return built
 
 
+def build_missing_indexes(conn: psycopg.Connection, hnsw: HnswSettings = DEFAULT_HNSW) -> list[str]:
+    """:func:`build_quarter_indexes` for every stored quarter, oldest first (after migrating an
+    existing database, whose quarters have no per-quarter index yet); returns the names built."""
+    built = []
+    for quarter in stored_quarters(conn):
+        built += build_quarter_indexes(conn, quarter, hnsw)
+    return built
+
+
 def quarter_indexes(conn: psycopg.Connection) -> list[str]:
     """Names of the HNSW indexes present, sorted."""
     rows = conn.execute(

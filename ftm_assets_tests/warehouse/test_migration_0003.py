@@ -17,7 +17,7 @@ from ftm_assets.modeling.types import OUTLIER_TOPIC, CallSentence, FirmCall, Fir
 from ftm_assets.search.retrieval import search_vector
 from ftm_assets.warehouse.database import connect, ensure_database
 from ftm_assets.warehouse.firm_rows import FirmResult, replace_firm
-from ftm_assets.warehouse.quarters import build_quarter_indexes, stored_quarters
+from ftm_assets.warehouse.quarters import build_missing_indexes, stored_quarters
 from ftm_assets.warehouse.schema import migrate
 from ftm_assets_tests.defs.helpers import write_corpus
 
@@ -87,7 +87,8 @@ def test_migration_0003_moves_every_row_of_a_demo_quarter(ftm_env, pg_instance, 
         assert not conn.execute("SELECT to_regclass('sentences_v2')").fetchone()[0]
 
         # the quarter is searchable once indexed, and new rows get ids after the moved ones
-        build_quarter_indexes(conn, QUARTER)
+        assert sorted(build_missing_indexes(conn)) == [
+            "sentences_2020q2_embedding_hnsw", "themes_2020q2_embedding_hnsw", "topics_2020q2_embedding_hnsw"]
         vector = np.asarray(conn.execute("SELECT embedding FROM sentences LIMIT 1").fetchone()[0].to_numpy())
         hits = search_vector(conn, vector, quarter=QUARTER, levels=("sentence",), k=3)
         assert hits[0].score == pytest.approx(1.0, abs=1e-6)
