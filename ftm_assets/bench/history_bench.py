@@ -33,7 +33,7 @@ from ftm_assets.bench.search_bench import (
     _PGCOPY_TRAILER,
     quarter_labels,
 )
-from ftm_assets.search.knn import ScanSettings, explain_nearest, nearest
+from ftm_assets.search.knn import ScanSettings, ef_search_per_quarter, explain_nearest, nearest
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.quarters import build_quarter_indexes, partition_name
 from ftm_assets.warehouse.schema import DEFAULT_VECTOR_TYPE, VECTOR_TYPES, HnswSettings, migrate
@@ -232,9 +232,10 @@ def run_history_bench(database: Callable[[str], str], sizes: HistorySizes = FULL
             log(f"history: {quarter} loaded in {load_s:.1f} s, indexed in {index_s:.1f} s")
         truth_all = [{int(i) for i in row} for row in best_all_ids]
         scan = ScanSettings(ef_search=hnsw.ef_search)
-        all_quarters = _search(conn, all_q, truth_all, None, scan, warmup)
+        ef_all = ef_search_per_quarter(hnsw.ef_search, sizes.quarters)  # as `ftm search` without --quarter
+        all_quarters = _search(conn, all_q, truth_all, None, ScanSettings(ef_search=ef_all), warmup)
         ef_sweep = {ef: _search(conn, all_q, truth_all, None, ScanSettings(ef_search=ef), warmup[:0])
-                    for ef in (40, 100) if ef < hnsw.ef_search}
+                    for ef in sorted({40, 100, hnsw.ef_search} - {ef_all})}
         one = _search(conn, one_q, truth_one, [labels[i] for i in one_quarter], scan, warmup)
         zero_main = _search(conn, zero_q, truth_zero, [labels[0]] * nq, scan, warmup[:0])
         bytes_main = _sizes(conn, labels[0])
@@ -275,6 +276,8 @@ def run_history_bench(database: Callable[[str], str], sizes: HistorySizes = FULL
             vector_type: {"load_index_s": first_s, **zero_main},
             other_type: {"load_index_s": round(load_s + other_index_s, 2), **zero_other},
         },
+        "ef_search_all_quarters": ef_all,
+        "ef_search_one_quarter": hnsw.ef_search,
         "all_quarters_by_ef_search": {str(ef): r for ef, r in ef_sweep.items()},
         "per_quarter": per_quarter,
         "plan_one_quarter_partitions": sorted(set(_partitions_in(plan_one))),

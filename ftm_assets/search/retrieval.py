@@ -13,8 +13,10 @@ short query than the single sentence that says the same thing, so a plain top-``
 levels can be all sentences. ``min_per_level`` (default 1) keeps the best hit of each requested
 level that has any match in the list; the list is still ordered by similarity.
 
-**Index use.** Each level is one ``ORDER BY embedding <=> q LIMIT k`` query served by the level's
-HNSW index, with quarter/firm filters kept on the index path by pgvector's iterative scans and an
+**Index use.** Each level is one ``ORDER BY embedding <=> q LIMIT k`` query served by the HNSW
+indexes of the level's quarter partitions (one partition with a quarter filter; without one, the
+per-quarter scans merged, each with ``ef_search_per_quarter`` candidates unless ``ef_search`` is
+given), with quarter/firm filters kept on the index path by pgvector's iterative scans and an
 exact fallback when the index returns too few rows (:mod:`ftm_assets.search.knn`). On small tables
 PostgreSQL's planner may prefer an exact scan by itself; the rows are then exact.
 
@@ -39,7 +41,15 @@ import psycopg
 from psycopg import sql
 
 from ftm_assets.modeling.types import parse_quarter
-from ftm_assets.search.knn import DEFAULT_EF_SEARCH, Neighbour, ScanSettings, nearest, query_param
+from ftm_assets.search.knn import (
+    DEFAULT_EF_SEARCH,
+    Neighbour,
+    ScanSettings,
+    ef_search_per_quarter,
+    nearest,
+    query_param,
+)
+from ftm_assets.warehouse.quarters import stored_quarters
 from ftm_assets.warehouse.schema import SchemaMismatchError, stored_embedding_dim
 
 LEVELS = ("theme", "topic", "sentence")
@@ -233,6 +243,9 @@ def search_vector(
         parse_quarter(quarter)
     if firm is not None and not firm.strip():
         raise ValueError("the firm filter is empty")
+    if scan is None and ef_search is None and quarter is None:
+        # one query over every quarter: each quarter's scan looks at fewer candidates
+        scan = ScanSettings(ef_search=ef_search_per_quarter(DEFAULT_EF_SEARCH, len(stored_quarters(conn))))
     if scan is None:
         scan = ScanSettings(ef_search=ef_search or DEFAULT_EF_SEARCH)
     elif ef_search is not None:

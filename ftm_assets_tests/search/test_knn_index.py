@@ -12,7 +12,7 @@ from psycopg import sql
 
 from ftm_assets.bench.search_bench import clustered_unit_vectors
 from ftm_assets.modeling.types import OUTLIER_TOPIC, CallSentence, FirmCall, FirmTopics
-from ftm_assets.search.knn import ScanSettings, explain_nearest, nearest
+from ftm_assets.search.knn import ScanSettings, ef_search_per_quarter, explain_nearest, nearest
 from ftm_assets.search.retrieval import search_vector
 from ftm_assets.warehouse.database import connect, ensure_database
 from ftm_assets.warehouse.firm_rows import FirmResult, replace_firm
@@ -130,3 +130,11 @@ def test_scan_settings_are_validated_and_transaction_local(big_table):
         ScanSettings(iterative_scan="fast")
     nearest(conn, "sentences", "sentence_id", query, 5, scan=ScanSettings(ef_search=321))
     assert conn.execute("SELECT current_setting('hnsw.ef_search')").fetchone()[0] == "40"
+
+
+def test_a_query_over_many_quarters_scans_each_with_fewer_candidates():
+    assert ef_search_per_quarter(200, 1) == 200
+    assert ef_search_per_quarter(200, 2) == 100
+    assert ef_search_per_quarter(200, 4) == 50
+    assert ef_search_per_quarter(200, 8) == 40 == ef_search_per_quarter(200, 40)  # the floor
+    assert ef_search_per_quarter(20, 8) == 20  # never more than asked
