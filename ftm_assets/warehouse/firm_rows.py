@@ -79,8 +79,8 @@ def replace_firm(conn: psycopg.Connection, result: FirmResult, run_id: str | Non
         )
     by_local = {s.local_topic_id: (s, i) for i, s in enumerate(result.summaries)}
     usage = result.usage
-    vtype = stored_vector_type(conn) or "vector"
     with conn.transaction():
+        vtype = stored_vector_type(conn) or "vector"
         conn.execute("DELETE FROM firms WHERE firm_id = %s AND quarter = %s", (call.firm_id, call.quarter))
         conn.execute(
             "INSERT INTO firms (firm_id, quarter, firm_name, call_date, n_sentences, n_topics, outlier_share,"

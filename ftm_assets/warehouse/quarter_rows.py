@@ -54,9 +54,9 @@ def replace_quarter_themes(
     completion_tokens: int = 0,
 ) -> dict[str, int]:
     """Replace the quarter's themes and topic->theme links in one transaction."""
-    ensure_quarter_partitions(conn, quarter)
-    vtype = stored_vector_type(conn) or "vector"
     with conn.transaction():
+        ensure_quarter_partitions(conn, quarter)
+        vtype = stored_vector_type(conn) or "vector"
         conn.execute("DELETE FROM themes WHERE quarter = %s", (quarter,))
         assigned = 0
         for theme in themes:
