@@ -122,12 +122,10 @@ def measure_quarter_memory(transcripts: Path, database_url: str, expected_firms:
     from ftm_assets.sources.open import open_source
     from ftm_assets.stages.firms import FirmStage, FirmStageSettings
     from ftm_assets.warehouse.database import connect
-    from ftm_assets.warehouse.schema import drop_vector_indexes, migrate
+    from ftm_assets.warehouse.schema import migrate
 
     encoder = StandInEncoder()
-    migrate(database_url, encoder.dim, encoder.model_id)
-    with connect(database_url, autocommit=True) as conn:
-        drop_vector_indexes(conn)
+    migrate(database_url, encoder.dim, encoder.model_id)  # a new quarter's partitions have no index yet
     source = open_source(str(transcripts))
     settings = FirmStageSettings(topics=FirmTopicSettings(min_sentences=10**6), recompute=True)
     samples, statuses = [], {}

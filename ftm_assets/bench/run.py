@@ -14,6 +14,9 @@ Sections, each measured against its baseline in the same run:
   workers, with ``identical_output`` (:mod:`.scale_bench`);
 * ``llm``: summaries against a rate-limited fake server, today's fixed 8-in-flight client vs the
   adaptive client, per topic and per firm (:mod:`.llm_bench`);
+* ``history``: many quarters in one database, one HNSW index per quarter partition: cost of
+  adding the last quarter vs the first, search over all quarters and one, recall, bytes per
+  quarter as ``vector`` and ``halfvec`` (:mod:`.history_bench`);
 * ``projection_5000_firms``: the scale model (:mod:`.scale`).
 
 ``quick=True`` (``--quick``) uses small sizes (:data:`QUICK`), meant to finish in under five
@@ -48,6 +51,8 @@ class BenchSizes:
     scale_firms: int
     scale_llm_latency_s: float
     quarter: str = "2020Q2"
+    history_quarters: int = 8
+    history_vectors: int = 100_000
 
 
 QUICK = BenchSizes(
@@ -64,6 +69,8 @@ QUICK = BenchSizes(
     search_vectors=10_000,
     scale_firms=8,
     scale_llm_latency_s=0.5,
+    history_quarters=3,
+    history_vectors=2_000,
 )
 FULL = BenchSizes(
     embed_firms=6,
@@ -99,6 +106,8 @@ def run_bench(
     log: Callable[[str], None] = lambda _line: None,
     scale_firms: int | None = None,
     scale_workers: int | None = None,
+    history_quarters: int | None = None,
+    history_vectors: int | None = None,
 ) -> dict:
     """Run the benchmark (see module docstring); ``only`` restricts it to some sections;
     ``scale_firms`` / ``scale_workers`` override the scale section's firm count and worker count."""
@@ -108,9 +117,14 @@ def run_bench(
 
     sizes = sizes or (QUICK if quick else FULL)
     corpus = require_corpus(corpus or default_corpus_path())
-    wanted = only or {"embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm"}
+    wanted = only or {"embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm",
+                      "history"}
     if scale_firms is not None:
         sizes = replace(sizes, scale_firms=scale_firms)
+    if history_quarters is not None:
+        sizes = replace(sizes, history_quarters=history_quarters)
+    if history_vectors is not None:
+        sizes = replace(sizes, history_vectors=history_vectors)
     started = time.perf_counter()
     report: dict = {
         "bench": "ftm",
@@ -204,6 +218,13 @@ def run_bench(
             from ftm_assets.bench.llm_bench import run_llm_bench
 
             _timed(sections, "llm", lambda: run_llm_bench(quick), log)
+        if "history" in wanted:
+            from ftm_assets.bench.history_bench import QUICK as HISTORY_QUICK
+            from ftm_assets.bench.history_bench import HistorySizes, run_history_bench
+
+            history_sizes = HistorySizes(sizes.history_quarters, sizes.history_vectors,
+                                         *((HISTORY_QUICK.queries, HISTORY_QUICK.warmup_queries) if quick else ()))
+            _timed(sections, "history", lambda: run_history_bench(env.database, history_sizes, log=log), log)
     report.update(sections)
     if "firm_stage" in sections:
         from ftm_assets.bench.scale import project_quarter

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-SECTIONS = ("embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm")
+SECTIONS = ("embedding", "firm_stage", "bulk_load", "themes", "memory", "search", "scale", "llm", "history")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="firms in the scale section (default 8 quick, 48 full; >= 1000 on a GPU box)")
     p.add_argument("--scale-workers", type=int, default=None,
                    help="topic workers of the scale section's all-workers run (default: all cores but one, >= 2)")
+    p.add_argument("--history-quarters", type=int, default=None,
+                   help="quarters of the history section (default 8; 3 with --quick)")
+    p.add_argument("--history-vectors", type=int, default=None,
+                   help="vectors per quarter of the history section (default 100000, the issue's size is 250000;"
+                        " 2000 with --quick)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON object to this file")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables instead of JSON")
     p.add_argument("--from-json", type=Path, default=None, help="render an earlier --out file, run nothing")
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             only=only,
             scale_firms=args.scale_firms,
             scale_workers=args.scale_workers,
+            history_quarters=args.history_quarters,
+            history_vectors=args.history_vectors,
             log=lambda line: print(line, file=sys.stderr, flush=True),
         )
     text = json.dumps(report, default=str)

@@ -52,7 +52,7 @@ from ftm_assets.defs.resources import (
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.stages.firms import FAILED, SKIPPED, FirmOutcome, FirmStage, FirmStageSettings, StopRequested
 from ftm_assets.stages.topic_workers import resolve_workers
-from ftm_assets.warehouse.schema import build_vector_indexes, drop_vector_indexes
+from ftm_assets.warehouse.quarters import build_quarter_indexes
 
 SENTENCE_EMBEDDINGS = dg.AssetKey("sentence_embeddings")
 FIRM_TOPICS = dg.AssetKey("firm_topics")
@@ -71,7 +71,6 @@ class FirmRunConfig(dg.Config):
     cluster_backend: str = "hdbscan"
     outlier_policy: str = "reduce"
     outlier_threshold: float = 0.3
-    defer_index_min_firms: int = 200  # drop HNSW indexes first when at least this many firms are loaded
     # topic worker processes: -1 = FTM_FIRM_WORKERS, else all cores but one; 0 = in the run's process
     workers: int = -1
 
@@ -316,10 +315,6 @@ def run_firm_partitions(
     settings = config.stage_settings()
     failed: dict[str, str] = {}
     n_firms = sum(len(v) for v in by_quarter.values())
-    if n_firms >= config.defer_index_min_firms:
-        with warehouse.connect() as conn:
-            drop_vector_indexes(conn)
-        context.log.info(f"{n_firms} firms: HNSW indexes dropped, rebuilt once after the load")
 
     stage = FirmStage(encoder, llm.summarizer, warehouse.url(), settings, run_id=context.run_id)
     context.log.info(f"{n_firms} firms; topic modelling in {settings.workers} worker process(es)"
@@ -365,8 +360,12 @@ def run_firm_partitions(
         raise
     finally:
         stage.close()
+        # each quarter's partitions get their HNSW index once loaded (kept on later re-runs;
+        # other quarters' indexes are never touched)
+        built = []
         with warehouse.connect() as conn:
-            built = build_vector_indexes(conn, warehouse.hnsw)
+            for quarter in sorted(by_quarter):
+                built += build_quarter_indexes(conn, quarter, warehouse.hnsw)
         if built:
             context.log.info(f"built HNSW indexes: {', '.join(built)}")
 

@@ -13,8 +13,10 @@ short query than the single sentence that says the same thing, so a plain top-``
 levels can be all sentences. ``min_per_level`` (default 1) keeps the best hit of each requested
 level that has any match in the list; the list is still ordered by similarity.
 
-**Index use.** Each level is one ``ORDER BY embedding <=> q LIMIT k`` query served by the level's
-HNSW index, with quarter/firm filters kept on the index path by pgvector's iterative scans and an
+**Index use.** Each level is one ``ORDER BY embedding <=> q LIMIT k`` query served by the HNSW
+indexes of the level's quarter partitions (one partition with a quarter filter; without one, the
+per-quarter scans merged, each with ``ef_search_per_quarter`` candidates unless ``ef_search`` is
+given), with quarter/firm filters kept on the index path by pgvector's iterative scans and an
 exact fallback when the index returns too few rows (:mod:`ftm_assets.search.knn`). On small tables
 PostgreSQL's planner may prefer an exact scan by itself; the rows are then exact.
 
@@ -39,7 +41,15 @@ import psycopg
 from psycopg import sql
 
 from ftm_assets.modeling.types import parse_quarter
-from ftm_assets.search.knn import DEFAULT_EF_SEARCH, Neighbour, ScanSettings, nearest
+from ftm_assets.search.knn import (
+    DEFAULT_EF_SEARCH,
+    Neighbour,
+    ScanSettings,
+    ef_search_per_quarter,
+    nearest,
+    query_param,
+)
+from ftm_assets.warehouse.quarters import stored_quarters
 from ftm_assets.warehouse.schema import SchemaMismatchError, stored_embedding_dim
 
 LEVELS = ("theme", "topic", "sentence")
@@ -161,6 +171,7 @@ def _filters(level: str, quarter: str | None, firm: str | None) -> list[sql.Comp
         if level == "theme":
             out.append(sql.SQL(
                 "theme_id IN (SELECT tt.theme_id FROM topic_themes tt JOIN topics t ON t.topic_id = tt.topic_id"
+                " AND t.quarter = tt.quarter"
                 " WHERE t.firm_id = %(firm)s)"
             ))
         else:
@@ -232,6 +243,9 @@ def search_vector(
         parse_quarter(quarter)
     if firm is not None and not firm.strip():
         raise ValueError("the firm filter is empty")
+    if scan is None and ef_search is None and quarter is None:
+        # one query over every quarter: each quarter's scan looks at fewer candidates
+        scan = ScanSettings(ef_search=ef_search_per_quarter(DEFAULT_EF_SEARCH, len(stored_quarters(conn))))
     if scan is None:
         scan = ScanSettings(ef_search=ef_search or DEFAULT_EF_SEARCH)
     elif ef_search is not None:
@@ -309,9 +323,9 @@ def _theme_rows(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, dict[
     return _rows_by_id(conn, (
         "SELECT th.theme_id, th.quarter, th.name, th.description,"
         " coalesce(array_agg(DISTINCT t.firm_id) FILTER (WHERE t.firm_id IS NOT NULL), '{}') AS firm_ids"
-        " FROM themes th LEFT JOIN topic_themes tt ON tt.theme_id = th.theme_id"
-        " LEFT JOIN topics t ON t.topic_id = tt.topic_id"
-        " WHERE th.theme_id = ANY(%(ids)s) GROUP BY th.theme_id"
+        " FROM themes th LEFT JOIN topic_themes tt ON tt.theme_id = th.theme_id AND tt.quarter = th.quarter"
+        " LEFT JOIN topics t ON t.topic_id = tt.topic_id AND t.quarter = tt.quarter"
+        " WHERE th.theme_id = ANY(%(ids)s) GROUP BY th.theme_id, th.quarter"
     ), ids)
 
 
@@ -337,7 +351,7 @@ def _topic_evidence(conn: psycopg.Connection, topic_ids: Sequence[int], vector: 
         return {}
     query = sql.SQL(_EVIDENCE_SQL).format(owner=sql.SQL("s.topic_id"), join=sql.SQL(""),
                                           where=sql.SQL("s.topic_id = ANY(%(ids)s)"))
-    return _evidence(conn, query, {"q": vector, "ids": list(topic_ids), "n": EVIDENCE_PER_HIT})
+    return _evidence(conn, query, {"q": query_param(vector), "ids": list(topic_ids), "n": EVIDENCE_PER_HIT})
 
 
 def _theme_evidence(conn: psycopg.Connection, theme_ids: Sequence[int], vector: np.ndarray,
@@ -348,5 +362,5 @@ def _theme_evidence(conn: psycopg.Connection, theme_ids: Sequence[int], vector: 
     if firm is not None:
         where = where + sql.SQL(" AND s.firm_id = %(firm)s")
     query = sql.SQL(_EVIDENCE_SQL).format(owner=sql.SQL("tt.theme_id"),
-                                          join=sql.SQL("JOIN topic_themes tt ON tt.topic_id = s.topic_id"), where=where)
-    return _evidence(conn, query, {"q": vector, "ids": list(theme_ids), "n": EVIDENCE_PER_HIT, "firm": firm})
+                                          join=sql.SQL("JOIN topic_themes tt ON tt.topic_id = s.topic_id AND tt.quarter = s.quarter"), where=where)
+    return _evidence(conn, query, {"q": query_param(vector), "ids": list(theme_ids), "n": EVIDENCE_PER_HIT, "firm": firm})

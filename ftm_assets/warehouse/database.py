@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import psycopg
+from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
@@ -86,3 +88,11 @@ def connect(url: str, *, autocommit: bool = False, vector: bool = True) -> Itera
     must exist: run :func:`ftm_assets.warehouse.schema.migrate` first)."""
     with open_connection(url, autocommit=autocommit, vector=vector) as conn:
         yield conn
+
+
+def db_vector(values: np.ndarray, vector_type: str) -> np.ndarray | HalfVector:
+    """``values`` as a parameter or COPY value of the column type: a float32 array for ``vector``,
+    a :class:`pgvector.HalfVector` for ``halfvec`` (a plain array would be sent as ``vector``, and
+    ``halfvec <=> vector`` is ambiguous to PostgreSQL)."""
+    arr = np.asarray(values, dtype=np.float32)
+    return HalfVector(arr) if vector_type == "halfvec" else arr

@@ -3,7 +3,9 @@
 The firm's previous rows are deleted first (``ON DELETE CASCADE`` from ``firms`` removes its topics,
 sentences and topic->theme links), then the new rows are bulk-loaded with binary ``COPY`` (psycopg 3
 + pgvector), so a re-run replaces the firm with no duplicates and no orphans, and a failure at any
-point leaves the previous state untouched.
+point leaves the previous state untouched. The firm's quarter partitions are created by the
+``firms`` insert trigger the first time the quarter is written (migration 0003); vectors are
+written as the database's vector type (``vector`` or ``halfvec``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 import psycopg
 
 from ftm_assets.modeling.types import OUTLIER_TOPIC, FirmCall, FirmTopics, TokenUsage, TopicSummary
+from ftm_assets.warehouse.database import db_vector
+from ftm_assets.warehouse.schema import stored_vector_type
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ def replace_firm(conn: psycopg.Connection, result: FirmResult, run_id: str | Non
     by_local = {s.local_topic_id: (s, i) for i, s in enumerate(result.summaries)}
     usage = result.usage
     with conn.transaction():
+        vtype = stored_vector_type(conn) or "vector"
         conn.execute("DELETE FROM firms WHERE firm_id = %s AND quarter = %s", (call.firm_id, call.quarter))
         conn.execute(
             "INSERT INTO firms (firm_id, quarter, firm_name, call_date, n_sentences, n_topics, outlier_share,"
@@ -95,14 +100,14 @@ def replace_firm(conn: psycopg.Connection, result: FirmResult, run_id: str | Non
                 " completion_tokens, embedding) FROM STDIN WITH (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(["text", "text", "int4", "text", "text[]", "int4", "int4[]", "text", "text",
-                                "text", "int4", "int4", "vector"])
+                                "text", "int4", "int4", vtype])
                 for t in topics.topics:
                     summary, pos = by_local[t.local_topic_id]
                     copy.write_row((
                         call.firm_id, call.quarter, t.local_topic_id, t.label, list(t.keywords), t.size,
                         [call.sentences[p].sentence_index for p in t.representative_positions],
                         summary.summary, summary.source, summary.fallback_reason, summary.usage.prompt_tokens,
-                        summary.usage.completion_tokens, np.asarray(result.summary_embeddings[pos], np.float32),
+                        summary.usage.completion_tokens, db_vector(result.summary_embeddings[pos], vtype),
                     ))
             topic_db_ids = dict(conn.execute(
                 "SELECT local_topic_id, topic_id FROM topics WHERE firm_id = %s AND quarter = %s",
@@ -112,13 +117,13 @@ def replace_firm(conn: psycopg.Connection, result: FirmResult, run_id: str | Non
             "COPY sentences (firm_id, quarter, sentence_index, text, section, speaker, topic_id, embedding)"
             " FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["text", "text", "int4", "text", "text", "text", "int8", "vector"])
+            copy.set_types(["text", "text", "int4", "text", "text", "text", "int8", vtype])
             emb = np.asarray(result.sentence_embeddings, dtype=np.float32)
             for i, s in enumerate(call.sentences):
                 local = int(topics.assignments[i])
                 copy.write_row((
                     call.firm_id, call.quarter, s.sentence_index, s.text, s.section, s.speaker,
-                    topic_db_ids.get(local) if local != OUTLIER_TOPIC else None, emb[i],
+                    topic_db_ids.get(local) if local != OUTLIER_TOPIC else None, db_vector(emb[i], vtype),
                 ))
         mark_firm(conn, call.firm_id, call.quarter, "succeeded", None, run_id)
     return {"sentences": n, "topics": len(topics.topics)}

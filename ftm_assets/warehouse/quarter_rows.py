@@ -1,4 +1,8 @@
-"""Quarter-level reads and writes: the quarter's topic summaries in, its themes out."""
+"""Quarter-level reads and writes: the quarter's topic summaries in, its themes out.
+
+Themes go to the quarter's partitions of ``themes`` and ``topic_themes`` (created here when the
+quarter has none yet); the quarter's ``themes`` partition gets its HNSW index after the write.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import numpy as np
 import psycopg
 
 from ftm_assets.modeling.types import Theme, TopicRef
+from ftm_assets.warehouse.database import db_vector
+from ftm_assets.warehouse.quarters import build_quarter_indexes, ensure_quarter_partitions
+from ftm_assets.warehouse.schema import stored_vector_type
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ def replace_quarter_themes(
 ) -> dict[str, int]:
     """Replace the quarter's themes and topic->theme links in one transaction."""
     with conn.transaction():
+        ensure_quarter_partitions(conn, quarter)
+        vtype = stored_vector_type(conn) or "vector"
         conn.execute("DELETE FROM themes WHERE quarter = %s", (quarter,))
         assigned = 0
         for theme in themes:
@@ -59,12 +68,12 @@ def replace_quarter_themes(
                 " RETURNING theme_id",
                 (quarter, theme.theme_local_id, theme.name, theme.description, list(theme.keywords),
                  theme.n_firms, theme.n_topics, theme.source, theme.fallback_reason,
-                 np.asarray(theme.embedding, dtype=np.float32)),
+                 db_vector(theme.embedding, vtype)),
             ).fetchone()[0]
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO topic_themes (topic_id, theme_id, rank_in_theme) VALUES (%s, %s, %s)",
-                    [(tid, theme_id, rank) for rank, tid in enumerate(theme.member_topic_ids)],
+                    "INSERT INTO topic_themes (topic_id, quarter, theme_id, rank_in_theme) VALUES (%s, %s, %s, %s)",
+                    [(tid, quarter, theme_id, rank) for rank, tid in enumerate(theme.member_topic_ids)],
                 )
             assigned += theme.n_topics
         conn.execute(
@@ -76,6 +85,7 @@ def replace_quarter_themes(
             " completion_tokens = EXCLUDED.completion_tokens, updated_at = now()",
             (quarter, n_firms_included, n_firms_expected, len(themes), assigned, prompt_tokens, completion_tokens),
         )
+        build_quarter_indexes(conn, quarter, tables=("themes",))
     return {"themes": len(themes), "topics_assigned": assigned}
 
 
@@ -87,7 +97,7 @@ def table_counts(conn: psycopg.Connection, quarter: str | None = None) -> dict[s
             out[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         elif table == "topic_themes":
             out[table] = conn.execute(
-                "SELECT count(*) FROM topic_themes tt JOIN themes t USING (theme_id) WHERE t.quarter = %s",
+                "SELECT count(*) FROM topic_themes WHERE quarter = %s",
                 (quarter,),
             ).fetchone()[0]
         else:

@@ -1,4 +1,4 @@
-"""Versioned schema migrations and the deferred HNSW indexes.
+"""Versioned schema migrations, the vector type and the per-quarter HNSW indexes.
 
 Migrations are the numbered ``migrations/NNNN_name.sql`` files, applied in order, each in its own
 transaction, under an advisory lock (two processes starting at once cannot both apply one). The
@@ -6,10 +6,20 @@ applied versions are recorded in ``ftm_schema_migrations``, so an existing datab
 place and never rebuilt. ``{embedding_dim}`` in a migration is filled with the model's vector width
 when the schema is first created; the width is then kept in ``ftm_meta`` and a model of another
 width is refused with a clear error instead of corrupting the tables.
+
+``{vector_type}`` is the column type of the embeddings, ``vector`` (float32) or ``halfvec``
+(float16, half the bytes; docs/search.md has the measurement behind the default). It comes from
+``FTM_VECTOR_TYPE`` when the database is created and is then kept in ``ftm_meta`` like the width;
+a database created before migration 0003 keeps ``vector``. Setting ``FTM_VECTOR_TYPE`` to another
+type than the database's is refused with a clear error.
+
+From migration 0003 on, ``sentences``, ``topics``, ``themes`` and ``topic_themes`` are partitioned by
+quarter (:mod:`ftm_assets.warehouse.quarters`), each quarter partition with its own HNSW index.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +30,10 @@ MIGRATION_LOCK_ID = 7_311_2024
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 VECTOR_TABLES = ("sentences", "topics", "themes")
+VECTOR_TYPES = ("vector", "halfvec")
+#: the type of a new database when FTM_VECTOR_TYPE is unset (docs/search.md, "Half-size vectors")
+DEFAULT_VECTOR_TYPE = "halfvec"
+VECTOR_TYPE_ENV = "FTM_VECTOR_TYPE"
 
 
 class SchemaMismatchError(RuntimeError):
@@ -59,10 +73,38 @@ def stored_embedding_dim(conn: psycopg.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def migrate(url: str, embedding_dim: int, model_name: str = "") -> list[str]:
-    """Bring the schema at ``url`` up to date; returns the names of the migrations applied now."""
+def requested_vector_type() -> str | None:
+    """``FTM_VECTOR_TYPE`` when set (``vector`` or ``halfvec``), else None."""
+    value = os.environ.get(VECTOR_TYPE_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value not in VECTOR_TYPES:
+        raise ValueError(f"{VECTOR_TYPE_ENV}={value!r}: must be one of {', '.join(VECTOR_TYPES)}")
+    return value
+
+
+def stored_vector_type(conn: psycopg.Connection) -> str | None:
+    """The database's vector type: ``ftm_meta.vector_type``; ``vector`` for a database created
+    before it was recorded; None before the schema exists."""
+    exists = conn.execute("SELECT to_regclass('ftm_meta') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return None
+    row = conn.execute("SELECT value FROM ftm_meta WHERE key = 'vector_type'").fetchone()
+    return row[0] if row else "vector"
+
+
+def migrate(url: str, embedding_dim: int, model_name: str = "", vector_type: str | None = None,
+            *, up_to: int | None = None) -> list[str]:
+    """Bring the schema at ``url`` up to date; returns the names of the migrations applied now.
+
+    ``vector_type`` (default: ``FTM_VECTOR_TYPE``, else the database's, else
+    :data:`DEFAULT_VECTOR_TYPE`) must match the database's once it is recorded. ``up_to`` stops
+    after that migration version (tests build an older schema with it)."""
     if not isinstance(embedding_dim, int) or not 0 < embedding_dim <= 16000:
         raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim!r}")
+    requested = vector_type if vector_type is not None else requested_vector_type()
+    if requested is not None and requested not in VECTOR_TYPES:
+        raise ValueError(f"vector type must be one of {', '.join(VECTOR_TYPES)}, got {requested!r}")
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
@@ -75,11 +117,20 @@ def migrate(url: str, embedding_dim: int, model_name: str = "") -> list[str]:
                     f"{model_name or '(unnamed)'} produces {embedding_dim}: use the same model, or a new "
                     "database (FTM_DATABASE_URL / FTM_HOME)"
                 )
+            stored_type = stored_vector_type(conn)
+            if stored_type is not None and requested is not None and stored_type != requested:
+                raise SchemaMismatchError(
+                    f"the database stores embeddings as {stored_type} but {VECTOR_TYPE_ENV} asks for "
+                    f"{requested}: the type is fixed when a database is created; unset {VECTOR_TYPE_ENV}, "
+                    "set it to the database's type, or use a new database (FTM_DATABASE_URL / FTM_HOME)"
+                )
+            vtype = stored_type or requested or DEFAULT_VECTOR_TYPE
             for mig in available_migrations():
-                if mig.version in done:
+                if mig.version in done or (up_to is not None and mig.version > up_to):
                     continue
                 with conn.transaction():
-                    conn.execute(mig.sql.replace("{embedding_dim}", str(embedding_dim)))
+                    conn.execute(mig.sql.replace("{embedding_dim}", str(embedding_dim))
+                                 .replace("{vector_type}", vtype))
                     conn.execute(
                         "INSERT INTO ftm_schema_migrations (version, name) VALUES (%s, %s)",
                         (mig.version, mig.name),
@@ -90,6 +141,9 @@ def migrate(url: str, embedding_dim: int, model_name: str = "") -> list[str]:
                             "('embedding_model', %s)",
                             (str(embedding_dim), model_name),
                         )
+                    if mig.version == 3:
+                        conn.execute("INSERT INTO ftm_meta (key, value) VALUES ('vector_type', %s)"
+                                     " ON CONFLICT (key) DO NOTHING", (vtype,))
                 applied_now.append(mig.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
@@ -106,33 +160,6 @@ class HnswSettings:
     ef_search: int = 200
     maintenance_work_mem: str = "1GB"
 
-
-def _index_name(table: str) -> str:
-    return f"{table}_embedding_hnsw"
-
-
-def drop_vector_indexes(conn: psycopg.Connection) -> None:
-    """Drop the HNSW indexes before a bulk load (they are rebuilt once afterwards)."""
-    for table in VECTOR_TABLES:
-        conn.execute(f"DROP INDEX IF EXISTS {_index_name(table)}")
-
-
-def build_vector_indexes(conn: psycopg.Connection, hnsw: HnswSettings = HnswSettings()) -> list[str]:
-    """Create any missing HNSW (cosine) index; returns the names built now. Needs autocommit
-    off or on; ``maintenance_work_mem`` is raised for the build only."""
-    if not re.fullmatch(r"\d+(kB|MB|GB)", hnsw.maintenance_work_mem):
-        raise ValueError(f"maintenance_work_mem must look like 512MB or 2GB, got {hnsw.maintenance_work_mem!r}")
-    built = []
-    conn.execute(f"SET maintenance_work_mem = '{hnsw.maintenance_work_mem}'")
-    for table in VECTOR_TABLES:
-        name = _index_name(table)
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
-        if exists:
-            continue
-        conn.execute(
-            f"CREATE INDEX {name} ON {table} USING hnsw (embedding vector_cosine_ops) "
-            f"WITH (m = {int(hnsw.m)}, ef_construction = {int(hnsw.ef_construction)})"
-        )
-        built.append(name)
-    conn.execute("RESET maintenance_work_mem")
-    return built
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d+(kB|MB|GB)", self.maintenance_work_mem):
+            raise ValueError(f"maintenance_work_mem must look like 512MB or 2GB, got {self.maintenance_work_mem!r}")

@@ -94,7 +94,7 @@ def test_plots_from_the_warehouse_match_the_themes_stage_data(database_url, tmp_
         ).fetchone()[0]
         for rank, key in enumerate((("AAA", 0), ("BBB", 0))):
             conn.execute(
-                "INSERT INTO topic_themes (topic_id, theme_id, rank_in_theme) VALUES (%s, %s, %s)",
+                "INSERT INTO topic_themes (topic_id, quarter, theme_id, rank_in_theme) VALUES (%s, '2024Q1', %s, %s)",
                 (ids[key], theme_id, rank),
             )
         for firm, local, text in (

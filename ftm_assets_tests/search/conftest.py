@@ -34,7 +34,8 @@ from ftm_assets.modeling.types import (
 from ftm_assets.warehouse.database import connect, ensure_database
 from ftm_assets.warehouse.firm_rows import FirmResult, input_fingerprint, replace_firm
 from ftm_assets.warehouse.quarter_rows import replace_quarter_themes
-from ftm_assets.warehouse.schema import build_vector_indexes, migrate
+from ftm_assets.warehouse.quarters import build_quarter_indexes
+from ftm_assets.warehouse.schema import migrate
 
 EARNINGS21 = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "earnings21" / "corpus.parquet"
 #: (firm_id, sentence_index windows [start, stop)) of the calls loaded
@@ -165,7 +166,8 @@ def build_search_warehouse(url: str, encoder) -> SearchWarehouse:
                                     len({r[1] for r in rows}), "extractive", embedding=theme_vecs[i]))
             replace_quarter_themes(conn, quarter, themes, n_firms_included=len({r[1] for r in q_topics}),
                                    n_firms_expected=None)
-        build_vector_indexes(conn)
+        for quarter in THEME_TEXTS:
+            build_quarter_indexes(conn, quarter)
         conn.execute("ANALYZE")
         theme_ids = dict(conn.execute("SELECT name, theme_id FROM themes").fetchall())
         sentence_rows = conn.execute("SELECT firm_id, sentence_index, sentence_id, quarter, embedding FROM sentences"

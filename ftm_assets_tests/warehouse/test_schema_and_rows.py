@@ -17,12 +17,8 @@ from ftm_assets.modeling.types import (
 from ftm_assets.warehouse.database import connect, mask_url
 from ftm_assets.warehouse.firm_rows import FirmResult, input_fingerprint, replace_firm
 from ftm_assets.warehouse.quarter_rows import load_quarter_topics, replace_quarter_themes, table_counts
-from ftm_assets.warehouse.schema import (
-    SchemaMismatchError,
-    build_vector_indexes,
-    drop_vector_indexes,
-    migrate,
-)
+from ftm_assets.warehouse.quarters import build_quarter_indexes, quarter_indexes, stored_quarters
+from ftm_assets.warehouse.schema import SchemaMismatchError, migrate
 
 DIM = 8
 
@@ -45,17 +41,51 @@ def _result(firm="ACME", quarter="2024Q1", n=6, seed=0, text_prefix="s") -> Firm
     return FirmResult(call, _unit(rng, n), topics, summaries, _unit(rng, 2), input_fingerprint(call, "m", "s"))
 
 
-def test_migrate_is_versioned_idempotent_and_keeps_width(database_url):
-    assert migrate(database_url, DIM, "m") == ["0001_core.sql", "0002_search_views.sql"]
+def _embedding_type(conn, table="sentences") -> str:
+    return conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass"
+        " AND attname = 'embedding'", (table,)
+    ).fetchone()[0]
+
+
+def test_migrate_is_versioned_idempotent_and_keeps_width(database_url, monkeypatch):
+    monkeypatch.delenv("FTM_VECTOR_TYPE", raising=False)
+    assert migrate(database_url, DIM, "m") == ["0001_core.sql", "0002_search_views.sql",
+                                               "0003_quarter_partitions.sql"]
     assert migrate(database_url, DIM, "m") == []
     with pytest.raises(SchemaMismatchError, match="stores 8-dimensional embeddings"):
         migrate(database_url, 384, "other")
     with connect(database_url) as conn:
-        typ = conn.execute(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'sentences'::regclass"
-            " AND attname = 'embedding'"
-        ).fetchone()[0]
-    assert typ == f"vector({DIM})"
+        assert _embedding_type(conn) == f"halfvec({DIM})"  # the default type of a new database
+        assert conn.execute("SELECT value FROM ftm_meta WHERE key = 'vector_type'").fetchone()[0] == "halfvec"
+
+
+@pytest.mark.parametrize("vtype", ["vector", "halfvec"])
+def test_vector_type_is_fixed_when_the_database_is_created(database_url, monkeypatch, vtype):
+    monkeypatch.setenv("FTM_VECTOR_TYPE", vtype)
+    migrate(database_url, DIM, "m")
+    other = "halfvec" if vtype == "vector" else "vector"
+    monkeypatch.setenv("FTM_VECTOR_TYPE", other)
+    with pytest.raises(SchemaMismatchError, match=f"stores embeddings as {vtype} but FTM_VECTOR_TYPE asks for {other}"):
+        migrate(database_url, DIM, "m")
+    monkeypatch.delenv("FTM_VECTOR_TYPE")
+    assert migrate(database_url, DIM, "m") == []  # unset: the database's type
+    monkeypatch.setenv("FTM_VECTOR_TYPE", "float8")
+    with pytest.raises(ValueError, match="FTM_VECTOR_TYPE='float8'"):
+        migrate(database_url, DIM, "m")
+    with connect(database_url, autocommit=True) as conn:
+        for table in ("sentences", "topics", "themes"):
+            assert _embedding_type(conn, table) == f"{vtype}({DIM})"
+        replace_firm(conn, _result(n=6))
+        build_quarter_indexes(conn, "2024Q1")
+        stored = np.vstack([r[0].to_numpy() for r in conn.execute(
+            "SELECT embedding FROM sentences ORDER BY sentence_index")])
+        expected = _result(n=6).sentence_embeddings
+        np.testing.assert_allclose(stored, expected, atol=1e-3 if vtype == "halfvec" else 0)
+        opclass = conn.execute(
+            "SELECT opc.opcname FROM pg_index i JOIN pg_opclass opc ON opc.oid = i.indclass[0]"
+            " WHERE i.indexrelid = 'sentences_2024q1_embedding_hnsw'::regclass").fetchone()[0]
+        assert opclass == f"{vtype}_cosine_ops"
 
 
 def test_replace_firm_replaces_rows_without_duplicates_or_orphans(database_url):
@@ -121,15 +151,29 @@ def test_quarter_topics_and_themes_round_trip(database_url):
         assert conn.execute("SELECT n_firms_expected FROM quarter_runs WHERE quarter='2024Q1'").fetchone()[0] == 3
 
 
-def test_vector_indexes_are_deferred_and_rebuilt(database_url):
+def test_one_partition_and_one_index_per_quarter(database_url):
     migrate(database_url, DIM)
     with connect(database_url, autocommit=True) as conn:
-        assert len(build_vector_indexes(conn)) == 3
-        assert build_vector_indexes(conn) == []
-        drop_vector_indexes(conn)
-        replace_firm(conn, _result())
-        assert sorted(build_vector_indexes(conn)) == ["sentences_embedding_hnsw", "themes_embedding_hnsw",
-                                                      "topics_embedding_hnsw"]
+        replace_firm(conn, _result("ACME", quarter="2024Q1"))
+        assert stored_quarters(conn) == ["2024Q1"]  # the first write of a quarter created its partitions
+        partitions = {r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relkind = 'r'")}
+        assert partitions == {"sentences_2024q1", "topics_2024q1", "themes_2024q1", "topic_themes_2024q1"}
+        assert quarter_indexes(conn) == []  # nothing indexed during the load
+        assert sorted(build_quarter_indexes(conn, "2024Q1")) == [
+            "sentences_2024q1_embedding_hnsw", "themes_2024q1_embedding_hnsw", "topics_2024q1_embedding_hnsw"]
+        assert build_quarter_indexes(conn, "2024Q1") == []
+        q1_index = conn.execute("SELECT 'sentences_2024q1_embedding_hnsw'::regclass::oid").fetchone()[0]
+        # loading another quarter creates and indexes only its own partitions
+        replace_firm(conn, _result("BETA", quarter="2024Q2"))
+        assert build_quarter_indexes(conn, "2024Q2", tables=("sentences",)) == ["sentences_2024q2_embedding_hnsw"]
+        # re-running a firm of an indexed quarter keeps that quarter's index (same object)
+        replace_firm(conn, _result("ACME", quarter="2024Q1", text_prefix="again"))
+        assert conn.execute("SELECT 'sentences_2024q1_embedding_hnsw'::regclass::oid").fetchone()[0] == q1_index
+        assert stored_quarters(conn) == ["2024Q1", "2024Q2"]
+        # ids stay globally unique across partitions
+        ids = [r[0] for r in conn.execute("SELECT sentence_id FROM sentences")]
+        assert len(ids) == len(set(ids)) == 12
 
 
 def test_mask_url_hides_password():
