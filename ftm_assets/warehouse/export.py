@@ -170,10 +170,13 @@ class _Destination:
             staged.replace(final)
             return str(final)
         key = f"{self.prefix}/{relative}" if self.prefix else relative
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client.upload_file(str(staged), self.bucket, key)
+        except S3UploadFailedError as exc:  # the service's error code and message, no request
+            raise ExportError(f"cannot write s3://{self.bucket}/{key}: {exc}") from exc
         except (ClientError, BotoCoreError) as exc:
             from ftm_assets.sources.s3 import _describe
 

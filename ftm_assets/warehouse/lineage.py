@@ -39,7 +39,7 @@ LINEAGE_LOCK_ID = 7_311_2025
 class LinkSettings:
     """When a theme continues one of the previous quarter's (module docstring)."""
 
-    min_similarity: float = 0.80
+    min_similarity: float = 0.75
     min_similarity_with_firms: float = 0.65
     min_firm_overlap: float = 0.25
     firm_weight: float = 0.25

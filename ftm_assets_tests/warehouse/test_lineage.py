@@ -45,7 +45,7 @@ def test_similar_themes_link_and_dissimilar_ones_do_not():
 
 def test_shared_firms_lower_the_similarity_needed():
     settings = LinkSettings()
-    # cosine 0.7: below min_similarity (0.8), above min_similarity_with_firms (0.65)
+    # cosine 0.7: below min_similarity (0.75), above min_similarity_with_firms (0.65)
     a, b = _unit(1, 0), _unit(0.7, np.sqrt(1 - 0.49))
     assert settings.min_similarity_with_firms <= float(a @ b) < settings.min_similarity
     same_firms = match_themes([_profile(1, a, "X Y")], [_profile(2, b, "X Y Z")], settings)
