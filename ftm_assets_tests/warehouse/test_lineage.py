@@ -158,3 +158,39 @@ def test_quarters_stored_without_links_are_linked_first(database_url, panel_call
         before = _links(conn)
         assert [c.quarter for c in relink_all(conn)] == ["2020Q2", "2020Q3", "2020Q4"]
         assert _links(conn) == before
+
+
+def test_trace_lineage_prints_each_quarters_theme_firms_and_exposure(panel, monkeypatch, tmp_path, capsys):
+    from ftm_assets.cli import main
+    from ftm_assets.search.trace import trace_lineage
+    from ftm_assets.warehouse.exposure import replace_quarter_exposures
+
+    with connect(panel.url, autocommit=True) as conn:
+        for quarter in SCENARIO:
+            replace_quarter_exposures(conn, quarter)
+        a3 = panel.theme_ids["2020Q3"]["A"]
+        trace = trace_lineage(conn, a3)
+        exposures = dict(((r[0], r[1]), r[2]) for r in conn.execute(
+            "SELECT theme_id, firm_id, exposure FROM firm_theme_exposures").fetchall())
+    a_ids = [panel.theme_ids[q]["A"] for q in SCENARIO]
+    assert trace["lineage_id"] == a_ids[0] and trace["quarters"] == list(SCENARIO)
+    assert [s["theme_id"] for s in trace["chain"]] == a_ids
+    assert [s["prev_theme_id"] for s in trace["chain"]] == [None, *a_ids[:-1]]
+    for step in trace["chain"]:
+        assert step["name"] == "A"
+        members = {f: e for (t, f), e in exposures.items() if t == step["theme_id"]}
+        assert {f["firm_id"]: f["exposure"] for f in step["firms"]} == members
+        assert [f["exposure"] for f in step["firms"]] == sorted(members.values(), reverse=True)
+        assert step["mean_exposure"] == pytest.approx(np.mean(list(members.values())))
+    assert {f["firm_id"] for f in trace["chain"][0]["firms"]} == {"NEE", "SR", "MOS"}
+
+    monkeypatch.setenv("FTM_DATABASE_URL", panel.url)
+    monkeypatch.setenv("FTM_HOME", str(tmp_path / "home"))
+    assert main(["trace", "lineage", str(a3), "--firms", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"lineage {a_ids[0]} of theme {a3}: 3 quarter(s), 2020Q2 .. 2020Q4" in out
+    assert f"* 2020Q3  theme {a3}: A  [continues theme {a_ids[0]} (similarity" in out
+    assert "NextEra Energy" in out or "Spire" in out
+    assert "... 2 more (--all)" in out  # 2020Q2: three firms, one listed
+    assert main(["trace", "lineage", "999999"]) == 2
+    assert "theme 999999 not found" in capsys.readouterr().err
