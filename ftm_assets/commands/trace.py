@@ -71,8 +71,9 @@ def format_lineage(trace: dict[str, Any]) -> str:
         lines.append(f"    {step['n_firms']} firms, {step['n_topics']} topics, mean exposure {mean}")
         for firm in step["firms"]:
             name = f" ({firm['firm_name']})" if firm["firm_name"] else ""
+            topics = f"{firm['n_topics']} topic" + ("" if firm["n_topics"] == 1 else "s")
             lines.append(f"      {firm['firm_id']}{name}: exposure {firm['exposure']:.3f} "
-                         f"({firm['n_sentences']} sentences, {firm['n_topics']} topics)")
+                         f"({firm['n_sentences']} sentences, {topics})")
         hidden = step["n_firms_exposed"] - len(step["firms"])
         if hidden > 0:
             lines.append(f"      ... {hidden} more (--all)")
