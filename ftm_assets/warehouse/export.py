@@ -255,7 +255,10 @@ def export_quarter(conn: psycopg.Connection, quarter: str, dest: _Destination, f
         result.warnings.append(f"quarter {quarter}: topics but no exposure panel: materialize `exposure_panel` "
                                "(or re-run the quarter's themes job) and export again")
     if result.rows["topics"] and not result.rows["themes"]:
-        result.warnings.append(f"quarter {quarter}: topics but no themes: materialize `themes` and export again")
+        themes_run = conn.execute("SELECT 1 FROM quarter_runs WHERE quarter = %s", (quarter,)).fetchone()
+        result.warnings.append(
+            f"quarter {quarter}: no theme: its themes run found none among {result.rows['topics']} topics"
+            if themes_run else f"quarter {quarter}: topics but no themes: materialize `themes` and export again")
     manifest = dest.path(f"manifest/{quarter}.json.partial")
     manifest.write_text(json.dumps({"quarter": quarter, "format": fmt, "export_version": EXPORT_VERSION,
                                     "rows": result.rows, "warnings": result.warnings}, indent=2) + "\n")

@@ -160,3 +160,15 @@ def test_export_to_s3_writes_the_same_files(exported_panel, tmp_path, s3):
     _check_joins(_read(downloaded, "parquet"), exported_panel)
     with connect(exported_panel.url, autocommit=True) as conn, pytest.raises(ExportError, match="s3://missing/"):
         export_quarters(conn, ["2020Q2"], "s3://missing/x", "parquet")
+
+
+def test_a_quarter_without_its_exposure_panel_is_exported_with_a_warning(panel, tmp_path):
+    with connect(panel.url, autocommit=True) as conn:
+        report = export_quarters(conn, ["2020Q2"], str(tmp_path / "out"), "parquet")
+    (quarter,) = report.quarters
+    assert quarter.rows["firm_theme_exposures"] == 0 and quarter.rows["topics"] > 0
+    assert quarter.warnings == ["quarter 2020Q2: topics but no exposure panel: materialize `exposure_panel` "
+                                "(or re-run the quarter's themes job) and export again"]
+    manifest = json.loads((tmp_path / "out" / "manifest" / "2020Q2.json").read_text())
+    assert manifest["warnings"] == quarter.warnings
+    assert pd.read_parquet(tmp_path / "out" / "firms").n_substantive_sentences.isna().all()

@@ -19,6 +19,7 @@ from ftm_assets.warehouse.firm_rows import FirmResult, input_fingerprint, replac
 from ftm_assets.warehouse.quarter_rows import load_quarter_topics, replace_quarter_themes, table_counts
 from ftm_assets.warehouse.schema import (
     SchemaMismatchError,
+    available_migrations,
     build_vector_indexes,
     drop_vector_indexes,
     migrate,
@@ -46,7 +47,9 @@ def _result(firm="ACME", quarter="2024Q1", n=6, seed=0, text_prefix="s") -> Firm
 
 
 def test_migrate_is_versioned_idempotent_and_keeps_width(database_url):
-    assert migrate(database_url, DIM, "m") == ["0001_core.sql", "0002_search_views.sql"]
+    applied = migrate(database_url, DIM, "m")
+    assert applied == [m.name for m in available_migrations()]  # every migration, in order
+    assert {"0001_core.sql", "0002_search_views.sql", "0004_exposures_and_lineage.sql"} <= set(applied)
     assert migrate(database_url, DIM, "m") == []
     with pytest.raises(SchemaMismatchError, match="stores 8-dimensional embeddings"):
         migrate(database_url, 384, "other")
