@@ -9,7 +9,7 @@ import os
 import sys
 
 #: command modules under ftm_assets.commands, each with ``add_parser(subparsers)``
-COMMANDS = ("demo", "dev", "calls", "search", "trace", "ask", "bench", "eval", "drop_quarter")
+COMMANDS = ("demo", "dev", "calls", "search", "trace", "ask", "export", "bench", "eval", "drop_quarter")
 
 
 def build_parser() -> argparse.ArgumentParser:

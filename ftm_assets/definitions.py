@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ftm_assets.defs.exposure_asset import EXPOSURE_PANEL, exposure_panel
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -33,8 +34,9 @@ quarter_firms_job = dg.define_asset_job(
 )
 quarter_themes_job = dg.define_asset_job(
     THEMES_JOB,
-    selection=dg.AssetSelection.assets(THEMES),
-    description="Cross-firm themes of one quarter.",
+    selection=dg.AssetSelection.assets(THEMES, EXPOSURE_PANEL),
+    description="Cross-firm themes of one quarter (linked to the neighbouring quarters' themes), then its "
+    "firm x theme / firm x topic exposure panel.",
 )
 
 
@@ -50,7 +52,7 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[firm_pipeline, themes],
+    assets=[firm_pipeline, themes, exposure_panel],
     jobs=[quarter_firms_job, quarter_themes_job, retry_failed_firms],
     sensors=[build_discovery_sensor(FIRM_JOB), *build_themes_sensors(FIRM_JOB, RETRY_JOB, quarter_themes_job)],
     schedules=[build_quarterly_schedule(FIRM_JOB)],

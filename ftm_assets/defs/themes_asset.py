@@ -4,6 +4,11 @@ Partitioned by quarter; its input ``topic_summaries`` (quarter x firm) is mapped
 automatically (``MultiToSingleDimensionPartitionMapping``) and loaded by the warehouse IO manager,
 which also stores the output. It runs after the quarter's firm run even when a few firms failed
 (the sensor launches it), and records coverage: firms included / firms with a call.
+
+Storing the themes also links them to the previous quarter's themes and relinks the next quarter's
+to them (``warehouse/lineage.py``, in the IO manager's transaction, since the new theme ids exist
+only once stored); the materialization's metadata then carries ``lineage_continued`` /
+``lineage_new`` / ``lineage_ended``.
 """
 
 
@@ -55,7 +60,8 @@ def themes_markdown(result) -> str:
     io_manager_key="warehouse_io_manager",
     group_name="quarter",
     kinds={"hdbscan", "openai", "pgvector"},
-    description="Cross-firm themes of a quarter (tables `themes`, `topic_themes`).",
+    description="Cross-firm themes of a quarter (tables `themes`, `topic_themes`), linked to the previous "
+    "and next quarters' themes (table `theme_links`; metadata lineage_continued / lineage_new / lineage_ended).",
 )
 def themes(
     context: dg.AssetExecutionContext,

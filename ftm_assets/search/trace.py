@@ -2,6 +2,8 @@
 
 * :func:`trace_theme`: theme -> its topics, grouped by firm -> each topic's sentences.
 * :func:`trace_sentence`: sentence -> its topic -> its theme, and the other firms in that theme.
+* :func:`trace_lineage`: a theme's chain across quarters (``theme_links``, migration 0004), with
+  each quarter's theme name, firms and their exposure (``firm_theme_exposures``).
 
 Both return plain dicts (JSON-ready). An unknown id raises :class:`TraceNotFoundError`.
 """
@@ -100,3 +102,40 @@ def trace_sentence(conn: psycopg.Connection, sentence_id: int) -> dict[str, Any]
                                    "rank_in_theme": m["rank_in_theme"]})
         other_firms = list(firms.values())
     return {"sentence": sentence, "topic": topic, "theme": theme, "other_firms": other_firms}
+
+
+def trace_lineage(conn: psycopg.Connection, theme_id: int, *, firms_per_theme: int | None = None) -> dict[str, Any]:
+    """The lineage of ``theme_id``: every theme of its chain, oldest quarter first, each with its
+    link to the previous one (similarity, firm overlap), its firms by exposure (highest first;
+    ``firms_per_theme`` caps the list, ``n_firms`` counts them all) and its mean exposure."""
+    if firms_per_theme is not None and firms_per_theme < 0:
+        raise ValueError(f"firms_per_theme must be >= 0, got {firms_per_theme}")
+    theme = _dicts(conn.execute("SELECT theme_id, quarter FROM themes WHERE theme_id = %s", (theme_id,)))
+    if not theme:
+        raise TraceNotFoundError(f"theme {theme_id} not found")
+    link = conn.execute("SELECT lineage_id FROM theme_links WHERE theme_id = %s AND quarter = %s",
+                        (theme_id, theme[0]["quarter"])).fetchone()
+    if link is None:
+        raise TraceNotFoundError(f"theme {theme_id} ({theme[0]['quarter']}) has no lineage yet: re-materialize "
+                                 "the quarter's themes to link them")
+    chain = _dicts(conn.execute(
+        "SELECT l.quarter, l.theme_id, l.prev_theme_id, l.similarity, l.firm_overlap, th.name, th.description,"
+        " th.n_firms, th.n_topics"
+        " FROM theme_links l JOIN themes th ON th.theme_id = l.theme_id AND th.quarter = l.quarter"
+        " WHERE l.lineage_id = %s ORDER BY l.quarter", (link[0],)))
+    firms = _dicts(conn.execute(
+        "SELECT e.theme_id, e.firm_id, f.firm_name, e.exposure, e.n_topics, e.n_sentences"
+        " FROM theme_links l JOIN firm_theme_exposures e ON e.theme_id = l.theme_id AND e.quarter = l.quarter"
+        " JOIN firms f ON f.firm_id = e.firm_id AND f.quarter = e.quarter"
+        " WHERE l.lineage_id = %s ORDER BY e.theme_id, e.exposure DESC, e.firm_id", (link[0],)))
+    by_theme: dict[int, list[dict[str, Any]]] = {}
+    for f in firms:
+        by_theme.setdefault(f.pop("theme_id"), []).append(f)
+    for step in chain:
+        members = by_theme.get(step["theme_id"], [])
+        step["n_firms_exposed"] = len(members)
+        step["mean_exposure"] = (sum(m["exposure"] for m in members) / len(members)) if members else None
+        step["firms"] = members if firms_per_theme is None else members[:firms_per_theme]
+        for key in ("similarity", "firm_overlap"):
+            step[key] = None if step[key] is None else round(float(step[key]), 4)
+    return {"theme_id": theme_id, "lineage_id": link[0], "quarters": [c["quarter"] for c in chain], "chain": chain}

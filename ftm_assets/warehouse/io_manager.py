@@ -4,8 +4,11 @@
   partition to all its firm partitions; we read the quarter's topic summaries and embeddings in one
   ``WHERE quarter = ...`` query (never an IN-list of 5,000 firms). Firm partitions that failed or
   were never materialized simply have no rows.
-* ``handle_output`` for ``themes``: replaces the quarter's themes and topic->theme links in one
-  transaction.
+* ``handle_output`` for ``themes``: replaces the quarter's themes and topic->theme links, empties
+  the quarter's exposure panel (it names the replaced themes; the ``exposure_panel`` asset that
+  follows in the themes job rebuilds it) and relinks the quarter's themes to the previous and next
+  quarters' (``warehouse/lineage.py``), all in one transaction. The lineage counts (continued /
+  new / ended) are added to the themes materialization's metadata.
 
 ``InputContext.add_input_metadata`` is not called (it fails with several input partitions, #27940).
 """
@@ -16,6 +19,8 @@ import dagster as dg
 from ftm_assets.defs.partitions import key_to_quarter
 from ftm_assets.defs.resources import WarehouseResource
 from ftm_assets.stages.themes import QuarterThemes
+from ftm_assets.warehouse.exposure import clear_quarter_exposures
+from ftm_assets.warehouse.lineage import relink_quarter
 from ftm_assets.warehouse.quarter_rows import QuarterTopics, load_quarter_topics, replace_quarter_themes
 
 
@@ -33,7 +38,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         quarter = key_to_quarter(context.partition_key)
         if obj.quarter != quarter:
             raise ValueError(f"themes for {obj.quarter} handed to partition {quarter}")
-        with self.warehouse.connect() as conn:
+        with self.warehouse.connect() as conn, conn.transaction():
             replace_quarter_themes(
                 conn,
                 quarter,
@@ -43,3 +48,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 prompt_tokens=obj.usage.prompt_tokens,
                 completion_tokens=obj.usage.completion_tokens,
             )
+            clear_quarter_exposures(conn, quarter)
+            lineage = relink_quarter(conn, quarter)
+        context.add_output_metadata(lineage.metadata())

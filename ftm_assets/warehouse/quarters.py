@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from ftm_assets.modeling.types import parse_quarter
+from ftm_assets.warehouse.lineage import relink_quarter
 from ftm_assets.warehouse.schema import VECTOR_TABLES, HnswSettings, stored_vector_type
 
 OPCLASS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops"}
@@ -161,6 +162,8 @@ def drop_quarter(conn: psycopg.Connection, quarter: str) -> DroppedQuarter:
             dropped.extend(parts)
         for table in _referencing_first([t for t in plain if t not in first], refs):
             deleted[table] = _delete(conn, table, quarter)
+        # the next quarter's themes pointed at the dropped ones: they start new chains now
+        relink_quarter(conn, quarter)
     return DroppedQuarter(quarter, tuple(dropped), deleted)
 
 

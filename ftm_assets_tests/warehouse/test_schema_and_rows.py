@@ -18,7 +18,7 @@ from ftm_assets.warehouse.database import connect, mask_url
 from ftm_assets.warehouse.firm_rows import FirmResult, input_fingerprint, replace_firm
 from ftm_assets.warehouse.quarter_rows import load_quarter_topics, replace_quarter_themes, table_counts
 from ftm_assets.warehouse.quarters import build_quarter_indexes, quarter_indexes, stored_quarters
-from ftm_assets.warehouse.schema import SchemaMismatchError, migrate
+from ftm_assets.warehouse.schema import SchemaMismatchError, available_migrations, migrate
 
 DIM = 8
 
@@ -50,8 +50,10 @@ def _embedding_type(conn, table="sentences") -> str:
 
 def test_migrate_is_versioned_idempotent_and_keeps_width(database_url, monkeypatch):
     monkeypatch.delenv("FTM_VECTOR_TYPE", raising=False)
-    assert migrate(database_url, DIM, "m") == ["0001_core.sql", "0002_search_views.sql",
-                                               "0003_quarter_partitions.sql"]
+    applied = migrate(database_url, DIM, "m")
+    assert applied == [m.name for m in available_migrations()]  # every migration, in order
+    assert {"0001_core.sql", "0002_search_views.sql", "0003_quarter_partitions.sql",
+            "0004_exposures_and_lineage.sql"} <= set(applied)
     assert migrate(database_url, DIM, "m") == []
     with pytest.raises(SchemaMismatchError, match="stores 8-dimensional embeddings"):
         migrate(database_url, 384, "other")
