@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
+from ftm_assets.defs.io_manager import WarehouseIOManager
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
     LlmResource,
@@ -20,7 +21,6 @@ from ftm_assets.defs.retry import RETRY_JOB, retry_failed_firms
 from ftm_assets.defs.schedules import build_quarterly_schedule
 from ftm_assets.defs.sensors import build_discovery_sensor, build_themes_sensors
 from ftm_assets.defs.themes_asset import THEMES, themes
-from ftm_assets.warehouse.io_manager import WarehouseIOManager
 
 FIRM_JOB = "quarter_firms_job"
 THEMES_JOB = "quarter_themes_job"

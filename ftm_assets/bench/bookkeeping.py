@@ -50,7 +50,8 @@ from ftm_assets.defs.firm_assets import (
     firm_backfill_policy,
     firm_pipeline,
 )
-from ftm_assets.defs.partitions import FIRM_DIM, call_partitions, quarter_range_tags, split_call_key
+from ftm_assets.defs.launch import execute_firm_run, register_firms
+from ftm_assets.defs.partitions import call_partitions, split_call_key
 from ftm_assets.instance import DAGSTER_EVENT_BATCH_SIZE, REPO_DAGSTER_YAML, dagster_pg_url
 from ftm_assets.stages.firms import SUCCEEDED, FirmOutcome
 from ftm_assets.warehouse.database import ensure_database, sqlalchemy_url
@@ -177,16 +178,12 @@ def run_quarter_bookkeeping(
 ) -> tuple[RunCost, dg.ExecuteInProcessResult]:
     """Register ``firm_ids`` (if new) and run the no-op quarter over them as ONE ranged run, with
     ``DAGSTER_EVENT_BATCH_SIZE`` = ``batch_size`` (None: unbatched)."""
-    known = set(instance.get_dynamic_partitions(FIRM_DIM))
-    new = [f for f in firm_ids if f not in known]
-    if new:
-        instance.add_dynamic_partitions(FIRM_DIM, new)
+    register_firms(instance, firm_ids)  # before the clock: registration is not part of a run's cost
     phases: dict[str, float] = {}
     job = bench_definitions(phases, fail_firms).resolve_job_def(BENCH_JOB)
     with event_batching(batch_size):
         t0 = time.perf_counter()
-        result = job.execute_in_process(instance=instance, tags=quarter_range_tags(quarter, firm_ids),
-                                        raise_on_error=False)
+        result = execute_firm_run(instance, quarter, firm_ids, job=job)
         t1 = time.perf_counter()
     op_start = phases.get("op_start", t1)
     op_end = phases.get("op_end", op_start)

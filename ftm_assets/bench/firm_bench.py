@@ -95,27 +95,16 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
 
     from ftm_assets.bench.env import BenchEnvironment
     from ftm_assets.config import load_settings
-    from ftm_assets.definitions import FIRM_JOB, defs
-    from ftm_assets.defs.launch import ordered_firms, register_firms, sum_materialization_metadata
-    from ftm_assets.defs.partitions import quarter_range_tags
+    from ftm_assets.defs.launch import execute_firm_run, firm_run_config, sum_materialization_metadata
     from ftm_assets.instance import prepare_instance
 
     prepare_instance(load_settings())
     with dg.DagsterInstance.get() as instance:
-        register_firms(instance, firms)
-        run_config = {
-            "resources": {"transcripts": {"config": {"uri": str(transcripts)}}},
-            "ops": {"firm_pipeline": {"config": {"recompute": True, **(op_config or {})}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        }
+        run_config = firm_run_config(str(transcripts), op_config={"recompute": True, **(op_config or {})},
+                                     log_level="WARNING")
         with BenchEnvironment.llm_endpoint(llm_base_url), StageTimer() as timer:
             t0 = time.perf_counter()
-            result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
-                instance=instance,
-                tags=quarter_range_tags(quarter, ordered_firms(instance, set(firms))),
-                run_config=run_config,
-                raise_on_error=False,
-            )
+            result = execute_firm_run(instance, quarter, firms, run_config=run_config)
             wall = time.perf_counter() - t0
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]

@@ -24,7 +24,7 @@ from ftm_assets.sources.schema import FirmInputError
 from ftm_assets.warehouse.database import connect
 
 from .conftest import record_figures, run_firm_job, small_corpus, step_failure_text
-from .warehouse_state import integrity_problems, quarter_state, state_differences
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 pytestmark = pytest.mark.reliability
 

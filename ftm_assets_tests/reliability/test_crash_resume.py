@@ -21,8 +21,8 @@ from ftm_assets.defs.launch import run_quarter
 from ftm_assets.warehouse.database import connect
 
 from .conftest import QUARTER, record_figures, reuse_loaded_model, small_corpus
-from .crash_resume import crash_resume_trial, new_database
-from .warehouse_state import integrity_problems, quarter_state
+from ftm_assets.bench.crash_resume import crash_resume_trial, new_database
+from ftm_assets.warehouse.state import integrity_problems, quarter_state
 
 pytestmark = pytest.mark.reliability
 

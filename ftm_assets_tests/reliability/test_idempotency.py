@@ -28,8 +28,8 @@ from .conftest import (
     run_themes_job,
     tiny_calls,
 )
-from .crash_resume import new_database
-from .warehouse_state import integrity_problems, quarter_state, state_differences
+from ftm_assets.bench.crash_resume import new_database
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 pytestmark = pytest.mark.reliability
 

@@ -24,7 +24,7 @@ from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.schema import migrate
 
 from .conftest import QUARTER, record_figures
-from .warehouse_state import integrity_problems
+from ftm_assets.warehouse.state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 

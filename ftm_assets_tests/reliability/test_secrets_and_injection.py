@@ -30,7 +30,7 @@ from ftm_assets.warehouse.database import connect, sqlalchemy_url
 from ftm_assets.warehouse.quarter_rows import table_counts
 
 from .conftest import QUARTER, record_figures, run_firm_job, small_corpus, step_failure_text
-from .warehouse_state import integrity_problems
+from ftm_assets.warehouse.state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 
