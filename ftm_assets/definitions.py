@@ -2,14 +2,15 @@
 in-process executor.
 
 Every step of every run (UI materializations, backfills, schedule and sensor runs) executes in one
-process, so the embedding model is loaded once per run and shared by all firms (findings §3).
+process, so the embedding model is loaded once per run and shared by all firms (docs/design.md §2).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, firm_pipeline
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS, THEMES
+from ftm_assets.defs.firm_assets import firm_pipeline
 from ftm_assets.defs.io_manager import WarehouseIOManager
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -20,7 +21,7 @@ from ftm_assets.defs.resources import (
 from ftm_assets.defs.retry import RETRY_JOB, retry_failed_firms
 from ftm_assets.defs.schedules import build_quarterly_schedule
 from ftm_assets.defs.sensors import build_discovery_sensor, build_themes_sensors
-from ftm_assets.defs.themes_asset import THEMES, themes
+from ftm_assets.defs.themes_asset import themes
 
 FIRM_JOB = "quarter_firms_job"
 THEMES_JOB = "quarter_themes_job"

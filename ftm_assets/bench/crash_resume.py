@@ -24,7 +24,6 @@ from pathlib import Path
 import psycopg
 
 from ftm_assets.warehouse.database import connect, ensure_database
-
 from ftm_assets.warehouse.state import (
     QuarterState,
     committed_firms,

@@ -16,22 +16,25 @@ from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
-from dagster._core.utils import make_new_run_id
 
 from ftm_assets.config import load_settings
+from ftm_assets.defs.asset_keys import FIRM_TOPICS, SENTENCE_EMBEDDINGS, TOPIC_SUMMARIES
+from ftm_assets.defs.dagster_internals import new_run_id
 from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key, require_partition_quarter
 from ftm_assets.defs.progress import FirmRunProgress
 from ftm_assets.defs.resources import demo_corpus_path
 from ftm_assets.modeling.types import parse_quarter
 from ftm_assets.sources.schema import validate_firm_id
+from ftm_assets.stages.firm_stats import FirmMetadata
 from ftm_assets.warehouse.database import connect, mask_url, resolve_database_url
 from ftm_assets.warehouse.quarter_rows import table_counts
 
+#: Stage timings summed over a firm run's materializations: stage -> (asset, metadata field).
 STAGE_METADATA = {
-    "embed": ("sentence_embeddings", "embed_seconds"),
-    "topics": ("firm_topics", "topic_seconds"),
-    "llm_wait": ("topic_summaries", "llm_wait_seconds"),
-    "db_write": ("topic_summaries", "db_write_seconds"),
+    "embed": (SENTENCE_EMBEDDINGS, FirmMetadata.EMBED_SECONDS),
+    "topics": (FIRM_TOPICS, FirmMetadata.TOPIC_SECONDS),
+    "llm_wait": (TOPIC_SUMMARIES, FirmMetadata.LLM_WAIT_SECONDS),
+    "db_write": (TOPIC_SUMMARIES, FirmMetadata.DB_WRITE_SECONDS),
 }
 
 
@@ -165,7 +168,7 @@ def run_quarter(
     firm_run_id = None
     if valid:
         t0 = time.perf_counter()
-        run_id = make_new_run_id()
+        run_id = new_run_id()
         with FirmRunProgress(instance, run_id, len(valid), progress) if progress else nullcontext():
             result = execute_firm_run(
                 instance, quarter, valid, run_id=run_id,
@@ -213,12 +216,12 @@ def run_quarter(
     }
 
 
-def sum_materialization_metadata(result, asset: str, field: str) -> float:
+def sum_materialization_metadata(result, asset: dg.AssetKey, field: str) -> float:
     """Sum of a numeric metadata ``field`` over a run result's materializations of ``asset``."""
     total = 0.0
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
-        if mat and mat.asset_key.to_user_string() == asset and field in mat.metadata:
+        if mat and mat.asset_key == asset and field in mat.metadata:
             total += float(mat.metadata[field].value or 0.0)
     return total
 
@@ -228,7 +231,7 @@ def _failed_firms(result) -> dict[str, str]:
         if event.is_step_failure:
             data = event.step_failure_data
             md = (data.user_failure_data.metadata if data and data.user_failure_data else {}) or {}
-            if "failed_firms" in md:
-                return {k.split("|")[0]: v for k, v in md["failed_firms"].value.items()}
+            if FirmMetadata.FAILED_FIRMS in md:
+                return {k.split("|")[0]: v for k, v in md[FirmMetadata.FAILED_FIRMS].value.items()}
             return {"__firm_run__": data.error.message if data and data.error else "firm run failed"}
     return {}

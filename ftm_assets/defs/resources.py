@@ -2,7 +2,7 @@
 
 Each is a thin ``ConfigurableResource`` over the framework-free code. Heavy state (the model, the
 LLM event loop) is created in ``setup_for_execution``, which the in-process executor calls once per
-run (findings §3.2): one model load per run, never one per firm. Secrets are never config values
+run (docs/design.md §2): one model load per run, never one per firm. Secrets are never config values
 shown in the UI: the database URL and the LLM key are read from the environment when a run starts
 (``FTM_DATABASE_URL``; ``XAI_API_KEY`` or the variable named by ``api_key_env``).
 """

@@ -10,8 +10,8 @@ which also stores the output. It runs after the quarter's firm run even when a f
 import dagster as dg
 
 from ftm_assets.config import load_settings
+from ftm_assets.defs.asset_keys import TOPIC_SUMMARIES
 from ftm_assets.defs.checks import quarter_plot_metadata
-from ftm_assets.defs.firm_assets import TOPIC_SUMMARIES
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
 from ftm_assets.defs.resources import (
     EmbeddingModelResource,
@@ -22,8 +22,6 @@ from ftm_assets.defs.resources import (
 from ftm_assets.modeling.settings import ThemeSettings
 from ftm_assets.stages.themes import build_themes
 from ftm_assets.warehouse.quarter_rows import QuarterTopics
-
-THEMES = dg.AssetKey("themes")
 
 
 class ThemeConfig(dg.Config):

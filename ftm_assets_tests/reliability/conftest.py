@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: small demo corpora, one loaded model shared by the in-process
+"""Fixtures of the reliability suite: small demo corpora, the session's loaded model shared by the in-process
 runs, and helpers that run the quarter's Dagster jobs the way ``ftm demo`` does."""
 
 from __future__ import annotations
@@ -56,14 +56,6 @@ def tiny_calls(n_firms: int, seed: int, quarter: str = QUARTER, per_topic: int =
     return pd.concat(parts, ignore_index=True).drop(columns=["planted_topic"])
 
 
-@pytest.fixture(scope="session")
-def shared_transformer():
-    """The bundled SentenceTransformer, loaded once for the whole suite."""
-    from ftm_assets.modeling.embedding import load_sentence_transformer
-
-    return load_sentence_transformer(None, "cpu")
-
-
 def reuse_loaded_model(monkeypatch: pytest.MonkeyPatch, transformer) -> list[str | None]:
     """Make every run's model load return ``transformer`` (the bundled model, already loaded: same
     weights, so the same vectors) instead of reading it from disk again; the loads are still counted."""
@@ -81,8 +73,8 @@ def reuse_loaded_model(monkeypatch: pytest.MonkeyPatch, transformer) -> list[str
 
 
 @pytest.fixture
-def model_loads(shared_transformer, monkeypatch) -> list[str | None]:
-    return reuse_loaded_model(monkeypatch, shared_transformer)
+def model_loads(sentence_transformer, monkeypatch) -> list[str | None]:
+    return reuse_loaded_model(monkeypatch, sentence_transformer)
 
 
 def run_firm_job(instance: dg.DagsterInstance, uri: str, quarter: str, firms: list[str], *,

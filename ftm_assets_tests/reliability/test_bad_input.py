@@ -22,9 +22,9 @@ from ftm_assets.defs.launch import run_quarter
 from ftm_assets.sources.files import FileTranscriptSource
 from ftm_assets.sources.schema import FirmInputError
 from ftm_assets.warehouse.database import connect
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 from .conftest import record_figures, run_firm_job, small_corpus, step_failure_text
-from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 pytestmark = pytest.mark.reliability
 

@@ -28,9 +28,9 @@ from ftm_assets.defs.launch import run_quarter
 from ftm_assets.llm.fake_server import FakeOpenAIServer
 from ftm_assets.warehouse.database import connect, sqlalchemy_url
 from ftm_assets.warehouse.quarter_rows import table_counts
+from ftm_assets.warehouse.state import integrity_problems
 
 from .conftest import QUARTER, record_figures, run_firm_job, small_corpus, step_failure_text
-from ftm_assets.warehouse.state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 
