@@ -24,7 +24,6 @@ most ``REPORT_MAX_FIRMS`` firms at a time and about every ``REPORT_MAX_SECONDS``
 """
 
 
-import os
 import signal
 import threading
 import time
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import dagster as dg
 
+from ftm_assets.config import dagster_event_batch_size, firms_per_run
 from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS, FIRM_TOPICS, SENTENCE_EMBEDDINGS, TOPIC_SUMMARIES
 from ftm_assets.defs.checks import (
     TOPIC_QUALITY_KEY,
@@ -119,11 +119,7 @@ REPORT_MAX_SECONDS = 5.0
 def event_batching_enabled() -> bool:
     """True when Dagster buffers events that carry batch metadata (``DAGSTER_EVENT_BATCH_SIZE`` > 0)
     and writes them in one insert; the instance reads the same variable when each event is logged."""
-    raw = os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "").strip()
-    try:
-        return int(raw) > 0 if raw else False
-    except ValueError as exc:
-        raise ValueError(f"DAGSTER_EVENT_BATCH_SIZE must be an integer, got {raw!r}") from exc
+    return dagster_event_batch_size() > 0
 
 
 class FirmReports:
@@ -194,11 +190,7 @@ def firm_backfill_policy() -> dg.BackfillPolicy:
     """One run per quarter (single run) by default; ``FTM_FIRMS_PER_RUN=N`` (read when the code
     location loads) splits backfills into runs of N firms, for several GPU workers on ECS
     (infra/README.md, "Outgrowing one box")."""
-    raw = os.environ.get("FTM_FIRMS_PER_RUN", "").strip()
-    try:
-        n = int(raw) if raw else 0
-    except ValueError as exc:
-        raise ValueError(f"FTM_FIRMS_PER_RUN must be an integer, got {raw!r}") from exc
+    n = firms_per_run()
     return dg.BackfillPolicy.single_run() if n <= 0 else dg.BackfillPolicy.multi_run(max_partitions_per_run=n)
 
 

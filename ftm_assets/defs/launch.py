@@ -22,11 +22,11 @@ from ftm_assets.defs.asset_keys import FIRM_TOPICS, SENTENCE_EMBEDDINGS, TOPIC_S
 from ftm_assets.defs.dagster_internals import new_run_id
 from ftm_assets.defs.partitions import FIRM_DIM, quarter_range_tags, quarter_to_key, require_partition_quarter
 from ftm_assets.defs.progress import FirmRunProgress
-from ftm_assets.defs.resources import demo_corpus_path
+from ftm_assets.defs.resources import default_database_url, demo_corpus_path
 from ftm_assets.modeling.types import parse_quarter
 from ftm_assets.sources.schema import validate_firm_id
 from ftm_assets.stages.firm_stats import FirmMetadata
-from ftm_assets.warehouse.database import connect, mask_url, resolve_database_url
+from ftm_assets.warehouse.database import connect, mask_url
 from ftm_assets.warehouse.quarter_rows import table_counts
 
 #: Stage timings summed over a firm run's materializations: stage -> (asset, metadata field).
@@ -86,10 +86,10 @@ def execute_firm_run(
     firm partitions covering them (insertion order) and executed in this process. Failures are in the
     result (``raise_on_error=False``). ``job``: another job over the same partitions (the bookkeeping
     bench's no-op firm job); default the project's ``quarter_firms_job``."""
-    from ftm_assets.definitions import FIRM_JOB, defs
+    from ftm_assets.definitions import FIRM_JOB, build_definitions
 
     register_firms(instance, list(firm_ids))
-    job = job or defs.resolve_job_def(FIRM_JOB)
+    job = job or build_definitions().resolve_job_def(FIRM_JOB)
     return job.execute_in_process(
         instance=instance,
         tags=quarter_range_tags(quarter, ordered_firms(instance, set(firm_ids))),
@@ -103,9 +103,9 @@ def execute_themes_run(
     instance: dg.DagsterInstance, quarter: str, *, run_config: Mapping | None = None
 ) -> dg.ExecuteInProcessResult:
     """The quarter's ``themes`` run, in this process (failures are in the result)."""
-    from ftm_assets.definitions import THEMES_JOB, defs
+    from ftm_assets.definitions import THEMES_JOB, build_definitions
 
-    return defs.resolve_job_def(THEMES_JOB).execute_in_process(
+    return build_definitions().resolve_job_def(THEMES_JOB).execute_in_process(
         instance=instance, partition_key=quarter_to_key(quarter), run_config=dict(run_config or {}),
         raise_on_error=False,
     )
@@ -187,7 +187,7 @@ def run_quarter(
         failed["__themes__"] = "themes run failed (see the Dagster run log)"
     timings["total"] = time.perf_counter() - t_all
 
-    url = resolve_database_url(settings.database_url, settings.pgdata)
+    url = default_database_url()
     with connect(url) as conn:
         counts = table_counts(conn, quarter)
         llm = conn.execute(
