@@ -10,7 +10,7 @@ which also stores the output. It runs after the quarter's firm run even when a f
 import dagster as dg
 
 from ftm_assets.config import load_settings
-from ftm_assets.defs.asset_keys import TOPIC_SUMMARIES
+from ftm_assets.defs.asset_keys import THEMES, TOPIC_SUMMARIES
 from ftm_assets.defs.checks import quarter_plot_metadata
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
 from ftm_assets.defs.resources import (
@@ -22,6 +22,8 @@ from ftm_assets.defs.resources import (
 from ftm_assets.modeling.settings import ThemeSettings
 from ftm_assets.stages.themes import build_themes
 from ftm_assets.warehouse.quarter_rows import QuarterTopics
+
+__all__ = ["THEMES", "ThemeConfig", "themes"]  # THEMES: declared in asset_keys, still importable from here
 
 
 class ThemeConfig(dg.Config):
