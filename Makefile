@@ -1,6 +1,7 @@
 # Two entry points for a newcomer on a bare machine (see README):
 #   make demo   - create .venv, install everything, materialize the demo quarter end to end
 #   make test   - create .venv, install everything (+ test tools), run the test suite
+#   make test-fast - the edit-test loop: every test that needs neither Postgres nor the model
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install install-test demo test lint dev bench checkov
+.PHONY: install install-test demo test test-fast lint dev bench checkov
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ checkov: $(CHECKOV_VENV)/bin/checkov
 
 test: install-test checkov
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# no Postgres, no model (tests marked slow, see ftm_assets_tests/conftest.py): a few minutes
+test-fast: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check ftm_assets ftm_assets_tests

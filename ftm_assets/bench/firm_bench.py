@@ -95,33 +95,28 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
 
     from ftm_assets.bench.env import BenchEnvironment
     from ftm_assets.config import load_settings
-    from ftm_assets.definitions import FIRM_JOB, defs
-    from ftm_assets.defs.launch import ordered_firms, register_firms, sum_materialization_metadata
-    from ftm_assets.defs.partitions import quarter_range_tags
+    from ftm_assets.defs.asset_keys import TOPIC_SUMMARIES
+    from ftm_assets.defs.launch import (
+        STAGE_METADATA,
+        execute_firm_run,
+        firm_run_config,
+        sum_materialization_metadata,
+    )
     from ftm_assets.instance import prepare_instance
 
     prepare_instance(load_settings())
     with dg.DagsterInstance.get() as instance:
-        register_firms(instance, firms)
-        run_config = {
-            "resources": {"transcripts": {"config": {"uri": str(transcripts)}}},
-            "ops": {"firm_pipeline": {"config": {"recompute": True, **(op_config or {})}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        }
+        run_config = firm_run_config(str(transcripts), op_config={"recompute": True, **(op_config or {})},
+                                     log_level="WARNING")
         with BenchEnvironment.llm_endpoint(llm_base_url), StageTimer() as timer:
             t0 = time.perf_counter()
-            result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
-                instance=instance,
-                tags=quarter_range_tags(quarter, ordered_firms(instance, set(firms))),
-                run_config=run_config,
-                raise_on_error=False,
-            )
+            result = execute_firm_run(instance, quarter, firms, run_config=run_config)
             wall = time.perf_counter() - t0
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise RuntimeError(f"pipeline firm run failed for quarter {quarter}: {failures[:3]}")
-    embed = sum_materialization_metadata(result, "sentence_embeddings", "embed_seconds")
-    topics = sum_materialization_metadata(result, "firm_topics", "topic_seconds")
+    embed = sum_materialization_metadata(result, *STAGE_METADATA["embed"])
+    topics = sum_materialization_metadata(result, *STAGE_METADATA["topics"])
     umap, hdbscan = timer.get("umap"), timer.get("hdbscan")
     stages = {
         "model_load": timer.seconds.get("model_load", 0.0),
@@ -131,8 +126,8 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
         "hdbscan": hdbscan,
         "representation": topics - (umap or 0.0) - (hdbscan or 0.0) if umap is not None else None,
         "summary_embed": max(0.0, timer.seconds.get("encode", 0.0) - embed),
-        "llm_wait": sum_materialization_metadata(result, "topic_summaries", "llm_wait_seconds"),
-        "db_write": sum_materialization_metadata(result, "topic_summaries", "db_write_seconds"),
+        "llm_wait": sum_materialization_metadata(result, *STAGE_METADATA["llm_wait"]),
+        "db_write": sum_materialization_metadata(result, *STAGE_METADATA["db_write"]),
     }
     accounted = (
         stages["model_load"]
@@ -147,7 +142,7 @@ def run_pipeline_firms(transcripts: Path, quarter: str, firms: list[str], llm_ba
         {
             e.partition
             for e in result.get_asset_materialization_events()
-            if e.asset_key.to_user_string() == "topic_summaries"
+            if e.asset_key == TOPIC_SUMMARIES
         }
     )
     return {

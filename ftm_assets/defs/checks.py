@@ -1,6 +1,6 @@
 """Quality in the UI: the per-firm topic-quality asset check and the quarter plots' metadata.
 
-**Per-firm check** (dagster-findings §2.2, issue 13). ``AssetCheckResult`` has no partition, so the
+**Per-firm check** (docs/design.md §3, issue 13). ``AssetCheckResult`` has no partition, so the
 firm op logs one ``AssetCheckEvaluation(..., partition=...)`` per firm it reports. The check is
 declared in the firm op's own ``check_specs`` (:data:`TOPIC_QUALITY_SPEC`, partitioned like the
 firm assets), not as a separate ``@asset_check``: a separate check is a step of its own in every
@@ -27,15 +27,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from ftm_assets.defs.asset_keys import FIRM_TOPICS, TOPIC_QUALITY_CHECK
+from ftm_assets.defs.dagster_internals import latest_check_evaluation
 from ftm_assets.defs.partitions import call_partitions, split_call_key
 from ftm_assets.modeling.types import Theme, TopicRef
 from ftm_assets.quality.metrics import QualityThresholds
 from ftm_assets.quality.plots import plot_data_from_themes, render_quarter_plots
 
-#: The ``firm_topics`` asset (``firm_assets.FIRM_TOPICS``; not imported from there because the firm
-#: op imports this module to log the check's evaluations).
-FIRM_TOPICS = dg.AssetKey("firm_topics")
-TOPIC_QUALITY_CHECK = "topic_quality"
 _METRICS = ("n_topics", "coherence", "diversity", "outlier_share", "boilerplate_share")
 
 
@@ -61,11 +59,10 @@ def quality_evaluation(
 
 
 def firm_quality_evaluations(
-    stats: Mapping, partition: str, thresholds: QualityThresholds | None = None
+    quality: Mapping | None, partition: str, thresholds: QualityThresholds | None = None
 ) -> list[dg.AssetCheckEvaluation]:
-    """Evaluations to log for a firm outcome's ``stats``: one when the stage computed the firm's
-    quality (``stats["quality"]``), none otherwise (a skipped firm keeps its earlier evaluation)."""
-    quality = stats.get("quality")
+    """Evaluations to log for a firm outcome's ``FirmStats.quality``: one when the stage computed
+    the firm's quality, none when it is None (a skipped firm keeps its earlier evaluation)."""
     return [] if quality is None else [quality_evaluation(quality, partition, thresholds)]
 
 
@@ -91,20 +88,14 @@ def no_call_evaluation(partition: str) -> dg.AssetCheckEvaluation:
 
 def previous_evaluation(instance: dg.DagsterInstance, partition: str) -> dg.AssetCheckEvaluation | None:
     """The firm's latest evaluation in ``instance``, to log again for a firm the run skipped."""
-    from dagster._core.event_api import PartitionKeyFilter
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
-
-    records = instance.event_log_storage.get_asset_check_execution_history(
-        TOPIC_QUALITY_KEY, limit=1, status={Status.SUCCEEDED, Status.FAILED},
-        partition_filter=PartitionKeyFilter(key=partition))
-    entry = records[0].event if records else None
-    previous = entry.dagster_event.event_specific_data if entry and entry.dagster_event else None
-    if not isinstance(previous, dg.AssetCheckEvaluation):
+    latest = latest_check_evaluation(instance, TOPIC_QUALITY_KEY, partition)
+    if latest is None:
         return None
+    run_id, previous = latest
     return dg.AssetCheckEvaluation(
         asset_key=FIRM_TOPICS, check_name=TOPIC_QUALITY_CHECK, passed=previous.passed, partition=partition,
         severity=previous.severity, blocking=False, metadata=dict(previous.metadata),
-        description=f"unchanged input, as evaluated in run {records[0].run_id[:8]}: {previous.description}")
+        description=f"unchanged input, as evaluated in run {run_id[:8]}: {previous.description}")
 
 
 def stored_evaluation(conn, partition: str) -> dg.AssetCheckEvaluation | None:

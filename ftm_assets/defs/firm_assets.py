@@ -1,4 +1,4 @@
-"""The three firm-level assets in ONE op (dagster-findings §0.2, §2.5, §10).
+"""The three firm-level assets in ONE op (docs/design.md §2, §3).
 
 ``sentence_embeddings``, ``firm_topics`` and ``topic_summaries`` are partitioned by quarter x firm
 and computed by a single multi-asset with a single-run backfill policy: a whole quarter is one run
@@ -24,7 +24,6 @@ most ``REPORT_MAX_FIRMS`` firms at a time and about every ``REPORT_MAX_SECONDS``
 """
 
 
-import os
 import signal
 import threading
 import time
@@ -32,8 +31,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
 
+from ftm_assets.config import dagster_event_batch_size, firms_per_run
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS, FIRM_TOPICS, SENTENCE_EMBEDDINGS, TOPIC_SUMMARIES
 from ftm_assets.defs.checks import (
     TOPIC_QUALITY_KEY,
     TOPIC_QUALITY_SPEC,
@@ -41,6 +41,12 @@ from ftm_assets.defs.checks import (
     no_call_evaluation,
     previous_evaluation,
     stored_evaluation,
+)
+from ftm_assets.defs.dagster_internals import (
+    EVENT_BATCHING,
+    ExecutionInterrupted,
+    batched_materialization,
+    new_event_batch_id,
 )
 from ftm_assets.defs.partitions import call_key, call_partitions, split_call_key
 from ftm_assets.defs.resources import (
@@ -50,14 +56,11 @@ from ftm_assets.defs.resources import (
     WarehouseResource,
 )
 from ftm_assets.modeling.settings import FirmTopicSettings
-from ftm_assets.stages.firms import FAILED, SKIPPED, FirmOutcome, FirmStage, FirmStageSettings, StopRequested
+from ftm_assets.stages.firm_stats import FAILED, SKIPPED, FirmMetadata, common_metadata, no_call_metadata
+from ftm_assets.stages.firms import FirmOutcome, FirmStage, FirmStageSettings, StopRequested
 from ftm_assets.stages.topic_workers import resolve_workers
 from ftm_assets.warehouse.quarters import build_quarter_indexes
 
-SENTENCE_EMBEDDINGS = dg.AssetKey("sentence_embeddings")
-FIRM_TOPICS = dg.AssetKey("firm_topics")
-TOPIC_SUMMARIES = dg.AssetKey("topic_summaries")
-FIRM_ASSET_KEYS = (SENTENCE_EMBEDDINGS, FIRM_TOPICS, TOPIC_SUMMARIES)
 GROUP = "firms"
 
 
@@ -93,21 +96,15 @@ class FirmRunConfig(dg.Config):
         )
 
 
-def _metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int) -> dict:
-    s, t = outcome.stats, outcome.timings
-    common: dict = {"quarter": outcome.quarter, "has_call": True,
-                    "status": "unchanged (skipped)" if outcome.status == SKIPPED else "computed"}
+def firm_metadata(outcome: FirmOutcome, key: dg.AssetKey, encoder_id: str, dim: int) -> dict:
+    """The materialization metadata of ``key`` for a computed or skipped firm (names: ``FirmMetadata``)."""
+    stats, timings = outcome.stats, outcome.timings
+    common = common_metadata(outcome.quarter, outcome.status)
     if key == SENTENCE_EMBEDDINGS:
-        return {**common, "sentences": s.get("sentences", 0), "embedding_model": encoder_id,
-                "embedding_dim": dim, "embed_seconds": round(t.get("embed", 0.0), 3)}
+        return {**common, **stats.embedding_metadata(timings, encoder_id, dim)}
     if key == FIRM_TOPICS:
-        return {**common, "topics": s.get("topics", 0), "outlier_share": float(s.get("outlier_share") or 0.0),
-                "topic_outcome": s.get("topic_outcome", ""), "topic_seconds": round(t.get("topics", 0.0), 3)}
-    return {**common, "topics_summarized": s.get("topics", 0), "summary_source": s.get("summary_source", ""),
-            "fallback_reasons": ", ".join(s.get("fallback_reasons", [])) or "none",
-            "prompt_tokens": s.get("prompt_tokens", 0), "completion_tokens": s.get("completion_tokens", 0),
-            "llm_calls": s.get("llm_calls", 0), "llm_wait_seconds": round(t.get("llm_wait", 0.0), 3),
-            "db_write_seconds": round(t.get("db_write", 0.0), 3)}
+        return {**common, **stats.topic_metadata(timings)}
+    return {**common, **stats.summary_metadata(timings)}
 
 
 #: Largest number of firms whose reports are written in one batch per asset.
@@ -121,11 +118,7 @@ REPORT_MAX_SECONDS = 5.0
 def event_batching_enabled() -> bool:
     """True when Dagster buffers events that carry batch metadata (``DAGSTER_EVENT_BATCH_SIZE`` > 0)
     and writes them in one insert; the instance reads the same variable when each event is logged."""
-    raw = os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "").strip()
-    try:
-        return int(raw) > 0 if raw else False
-    except ValueError as exc:
-        raise ValueError(f"DAGSTER_EVENT_BATCH_SIZE must be an integer, got {raw!r}") from exc
+    return dagster_event_batch_size() > 0
 
 
 class FirmReports:
@@ -152,7 +145,7 @@ class FirmReports:
     ) -> None:
         self._context = context
         self._keys = list(keys)
-        self._batch_metadata = _batch_metadata_class() if batched else None
+        self._batched = batched and EVENT_BATCHING
         self._max_firms = max(1, REPORT_MAX_FIRMS if max_firms is None else max_firms)
         self._max_seconds = REPORT_MAX_SECONDS if max_seconds is None else max_seconds
         self._clock = clock
@@ -162,7 +155,7 @@ class FirmReports:
 
     @property
     def batched(self) -> bool:
-        return self._batch_metadata is not None
+        return self._batched
 
     def add(self, partition: str, metadata: Mapping[dg.AssetKey, Mapping]) -> Iterator[object]:
         """Report ``partition`` (a ``firm|quarter-key`` string) as materialized for every key, with
@@ -178,41 +171,25 @@ class FirmReports:
 
     def flush(self) -> Iterator[object]:
         """Log the pending reports, one Dagster event batch per asset."""
-        from dagster._core.events import DagsterEvent, generate_event_batch_id
-
         pending, self._pending = self._pending, []
         self._last_write = self._clock()
         if not pending:
             return
-        step_context = self._context.get_step_execution_context()
         last = len(pending) - 1
         for key in self._keys:
-            batch_id = generate_event_batch_id()
+            batch_id = new_event_batch_id()
             for i, (partition, metadata) in enumerate(pending):
                 mat = dg.AssetMaterialization(key, partition=partition, metadata=dict(metadata[key]))
                 # Creating the event logs it; Dagster writes the buffer when the batch's end arrives.
-                yield DagsterEvent.asset_materialization(step_context, mat, self._batch_metadata(batch_id, i == last))
+                yield batched_materialization(self._context, mat, batch_id, i == last)
             self.writes += 1
-
-
-def _batch_metadata_class():
-    """``DagsterEventBatchMetadata`` (internal to Dagster since 1.7); None turns batching off."""
-    try:
-        from dagster._core.events import DagsterEventBatchMetadata
-    except ImportError:  # a Dagster without event batching: report unbatched
-        return None
-    return DagsterEventBatchMetadata
 
 
 def firm_backfill_policy() -> dg.BackfillPolicy:
     """One run per quarter (single run) by default; ``FTM_FIRMS_PER_RUN=N`` (read when the code
     location loads) splits backfills into runs of N firms, for several GPU workers on ECS
     (infra/README.md, "Outgrowing one box")."""
-    raw = os.environ.get("FTM_FIRMS_PER_RUN", "").strip()
-    try:
-        n = int(raw) if raw else 0
-    except ValueError as exc:
-        raise ValueError(f"FTM_FIRMS_PER_RUN must be an integer, got {raw!r}") from exc
+    n = firms_per_run()
     return dg.BackfillPolicy.single_run() if n <= 0 else dg.BackfillPolicy.multi_run(max_partitions_per_run=n)
 
 
@@ -279,7 +256,7 @@ def _check_evaluations(
     """The topic-quality evaluation of a reported firm: from its stats when computed; for a skipped
     firm its latest evaluation again, else one from its stored rows (checks.py)."""
     partition = str(call_key(outcome.firm_id, outcome.quarter))
-    evaluations = firm_quality_evaluations(outcome.stats, partition)
+    evaluations = firm_quality_evaluations(outcome.stats.quality, partition)
     if evaluations or outcome.status != SKIPPED:
         return evaluations
     previous = previous_evaluation(context.instance, partition)
@@ -320,7 +297,7 @@ def run_firm_partitions(
     context.log.info(f"{n_firms} firms; topic modelling in {settings.workers} worker process(es)"
                      if settings.workers else f"{n_firms} firms; topic modelling in the run's process")
     reports = FirmReports(context, selected, batched=batch_reports)
-    no_call = {quarter: {key: {"quarter": quarter, "has_call": False} for key in selected} for quarter in by_quarter}
+    no_call = {quarter: {key: no_call_metadata(quarter) for key in selected} for quarter in by_quarter}
     check_events: list[dg.AssetCheckEvaluation] = []
     try:
         with _StopFlag() as stop:
@@ -341,7 +318,7 @@ def run_firm_partitions(
                         continue
                     yield from reports.add(
                         str(call_key(outcome.firm_id, outcome.quarter)),
-                        {key: _metadata(outcome, key, encoder.model_id, encoder.dim) for key in selected},
+                        {key: firm_metadata(outcome, key, encoder.model_id, encoder.dim) for key in selected},
                     )
                     if FIRM_TOPICS in selected:
                         check_events.extend(_check_evaluations(context, warehouse, outcome))
@@ -353,7 +330,7 @@ def run_firm_partitions(
         yield from reports.flush()  # committed firms stay materialized
         raise dg.Failure(description=f"run stopped by SIGTERM: {exc}; committed firms stay materialized, "
                                      f"re-run the quarter or `retry_failed_firms` to finish it") from exc
-    except (Exception, KeyboardInterrupt, DagsterExecutionInterruptedError):
+    except (Exception, KeyboardInterrupt, ExecutionInterrupted):
         # firms committed before the error (or Dagster's SIGTERM/SIGINT interrupt, a BaseException)
         # are reported before it propagates
         yield from reports.flush()
@@ -373,5 +350,5 @@ def run_firm_partitions(
         names = ", ".join(sorted(failed))
         raise dg.Failure(
             description=f"{len(failed)} firm partition(s) failed: {names}",
-            metadata={"failed_firms": dg.MetadataValue.json(failed)},
+            metadata={FirmMetadata.FAILED_FIRMS: dg.MetadataValue.json(failed)},
         )

@@ -1,4 +1,4 @@
-"""Quarter x firm partitions (dagster-findings §0.1, §1).
+"""Quarter x firm partitions (docs/design.md §1).
 
 * ``quarter``: a quarterly time window; keys are the quarter's first day (``2020-04-01``), since
   strftime has no quarter directive. :func:`quarter_to_key` / :func:`key_to_quarter` convert from

@@ -21,7 +21,8 @@ from typing import TextIO
 
 import dagster as dg
 
-SUMMARY_ASSET = "topic_summaries"
+from ftm_assets.defs.asset_keys import TOPIC_SUMMARIES
+from ftm_assets.stages.firm_stats import FirmMetadata
 
 
 @dataclass
@@ -77,12 +78,12 @@ class FirmRunProgress:
         for record in conn.records:
             entry = record.event_log_entry
             mat = entry.asset_materialization
-            if mat is not None and mat.asset_key.to_user_string() == SUMMARY_ASSET:
+            if mat is not None and mat.asset_key == TOPIC_SUMMARIES:
                 meta = mat.metadata
-                if "has_call" in meta and not meta["has_call"].value:
+                if FirmMetadata.HAS_CALL in meta and not meta[FirmMetadata.HAS_CALL].value:
                     continue
-                status = meta["status"].value if "status" in meta else "computed"
-                if str(status).startswith("unchanged"):
+                status = meta[FirmMetadata.STATUS].value if FirmMetadata.STATUS in meta else FirmMetadata.COMPUTED
+                if status == FirmMetadata.SKIPPED_STATUS:
                     self.counts.skipped += 1
                 else:
                     self.counts.done += 1

@@ -16,10 +16,11 @@ Run history (runs, logs of other assets) is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
+from ftm_assets.defs.dagster_internals import delete_partition_events, partitions_with_events
 from ftm_assets.defs.partitions import FIRM_DIM, QUARTER_DIM, quarter_to_key
 
 #: the events that give a partition a status in the UI
@@ -74,64 +75,12 @@ def wipe_partitions(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partit
     had any."""
     if not partition_keys:
         return 0
-    present = _partitions_with_events(instance, asset_key, partition_keys)
+    present = partitions_with_events(instance, asset_key, partition_keys, _STATUS_EVENTS)
     if not present:
         return 0
     try:
         instance.wipe_asset_partitions(asset_key, sorted(present))
     except NotImplementedError:
-        _delete_partition_events(instance, asset_key, sorted(present))
+        delete_partition_events(instance, asset_key, sorted(present), _STATUS_EVENTS)
         instance.event_log_storage.wipe_asset_cached_status(asset_key)
     return len(present)
-
-
-def _sql_storage(instance: dg.DagsterInstance):
-    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-
-    storage = instance.event_log_storage
-    if not isinstance(storage, SqlEventLogStorage):
-        raise RuntimeError(f"cannot clear partition status in a {type(storage).__name__} event log storage")
-    return storage
-
-
-def _chunks(values: Sequence[str], size: int = 1000) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def _partitions_with_events(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
-                            partition_keys: Sequence[str]) -> set[str]:
-    import sqlalchemy as db
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable as Events
-
-    storage = _sql_storage(instance)
-    found: set[str] = set()
-    with storage.index_connection() as conn:
-        for chunk in _chunks(list(partition_keys)):
-            rows = conn.execute(
-                db.select(Events.c.partition).distinct().where(
-                    Events.c.asset_key == asset_key.to_string(),
-                    Events.c.partition.in_(list(chunk)),
-                    Events.c.dagster_event_type.in_([e.value for e in _STATUS_EVENTS]),
-                )
-            ).fetchall()
-            found.update(r[0] for r in rows)
-    return found
-
-
-def _delete_partition_events(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
-                             partition_keys: Sequence[str]) -> None:
-    import sqlalchemy as db
-    from dagster._core.storage.event_log.schema import AssetEventTagsTable as Tags
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable as Events
-
-    storage = _sql_storage(instance)
-    with storage.index_connection() as conn:
-        for chunk in _chunks(list(partition_keys)):
-            ids = db.select(Events.c.id).where(
-                Events.c.asset_key == asset_key.to_string(),
-                Events.c.partition.in_(list(chunk)),
-                Events.c.dagster_event_type.in_([e.value for e in _STATUS_EVENTS]),
-            )
-            conn.execute(Tags.delete().where(Tags.c.event_id.in_(ids)))
-            conn.execute(Events.delete().where(Events.c.id.in_(ids)))

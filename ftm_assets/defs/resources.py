@@ -2,19 +2,27 @@
 
 Each is a thin ``ConfigurableResource`` over the framework-free code. Heavy state (the model, the
 LLM event loop) is created in ``setup_for_execution``, which the in-process executor calls once per
-run (findings §3.2): one model load per run, never one per firm. Secrets are never config values
-shown in the UI: the database URL and the LLM key are read from the environment when a run starts
-(``FTM_DATABASE_URL``; ``XAI_API_KEY`` or the variable named by ``api_key_env``).
+run (docs/design.md §2): one model load per run, never one per firm.
+
+**Settings through Dagster.** :func:`build_resources` declares every environment-backed field whose
+variable is set when the code location loads as ``dg.EnvVar`` (``ENV_FIELDS``), as Dagster's own
+example projects do: the value is read when a run starts and the UI shows only the variable's
+name, so the database URL and the LLM key never appear as config values. A field left unset
+(None) takes the documented default when the run starts: for the warehouse, the one small piece
+:func:`default_database_url` (``FTM_DATABASE_URL`` if set by then, else the embedded server under
+``$FTM_HOME/pgdata``); for the other resources, the environment read by
+:func:`ftm_assets.config.load_settings`, so a bare ``LlmResource()`` in the CLI or a test follows
+the environment too.
 """
 
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from ftm_assets.config import load_settings
+from ftm_assets.config import DEFAULT_API_KEY_ENV, load_settings
 from ftm_assets.llm.client import TopicSummarizer
 from ftm_assets.llm.settings import LlmSettings
 from ftm_assets.modeling.embedding import BUNDLED_MODEL_ID, SentenceEncoder
@@ -25,9 +33,9 @@ from ftm_assets.warehouse.schema import HnswSettings, migrate
 class EmbeddingModelResource(dg.ConfigurableResource):
     """A SentenceTransformer loaded once per run; ``model`` empty = bundled all-MiniLM-L6-v2."""
 
-    model: str | None = None
-    device: str = "auto"
-    batch_size: int | None = None  # None -> FTM_EMBED_BATCH_SIZE, else 256 on CUDA and 32 on CPU
+    model: str | None = None  # FTM_EMBEDDING_MODEL
+    device: str | None = None  # FTM_DEVICE; None -> auto
+    batch_size: int | None = None  # FTM_EMBED_BATCH_SIZE; None or 0 -> 256 on CUDA and 32 on CPU
 
     _encoder: SentenceEncoder | None = PrivateAttr(default=None)
 
@@ -66,7 +74,7 @@ class WarehouseResource(dg.ConfigurableResource):
     the embedded server under ``$FTM_HOME/pgdata`` is started.
     """
 
-    database_url: str | None = None
+    database_url: str | None = None  # FTM_DATABASE_URL (an EnvVar: never shown); None -> default_database_url()
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
     maintenance_work_mem: str = "1GB"
@@ -75,8 +83,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def url(self) -> str:
         if self._url is None:
-            settings = load_settings()
-            self._url = resolve_database_url(self.database_url or settings.database_url, settings.pgdata)
+            self._url = self.database_url or default_database_url()
         return self._url
 
     def ensure_schema(self, embedding_dim: int, model_id: str = "") -> None:
@@ -98,6 +105,7 @@ class LlmResource(dg.ConfigurableResource):
     base_url: str | None = None  # None -> FTM_LLM_BASE_URL, else https://api.x.ai/v1
     model: str | None = None  # None -> FTM_LLM_MODEL, else the default model
     api_key_env: str | None = None  # name of the variable holding the key; None -> XAI_API_KEY
+    api_key: str | None = None  # only ever an EnvVar (build_resources); None -> the variable api_key_env names
     max_concurrency: int | None = None  # ceiling in flight; None -> FTM_LLM_MAX_CONCURRENCY, else 64
     initial_concurrency: int | None = None  # None -> FTM_LLM_INITIAL_CONCURRENCY, else 8
     adaptive_concurrency: bool | None = None  # AIMD on 429s; None -> FTM_LLM_ADAPTIVE_CONCURRENCY, else on
@@ -116,7 +124,7 @@ class LlmResource(dg.ConfigurableResource):
         return LlmSettings(
             base_url=self.base_url or env.llm_base_url,
             model=self.model or env.llm_model,
-            api_key=os.environ.get(key_env) or None,
+            api_key=self.api_key or env.llm_api_key(key_env),
             max_concurrency=self.max_concurrency or env.llm_max_concurrency,
             initial_concurrency=self.initial_concurrency or env.llm_initial_concurrency,
             adaptive_concurrency=(
@@ -153,7 +161,7 @@ class TranscriptSourceResource(dg.ConfigurableResource):
     with dagster-aws's ``S3Resource``). Empty ``uri`` -> ``FTM_TRANSCRIPTS_URI``, else the demo
     calls under ``$FTM_HOME/demo``."""
 
-    uri: str | None = None
+    uri: str | None = None  # FTM_TRANSCRIPTS_URI
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
 
@@ -178,3 +186,53 @@ class TranscriptSourceResource(dg.ConfigurableResource):
 
 def demo_corpus_path(home: Path) -> Path:
     return Path(home) / "demo" / "demo_calls.parquet"
+
+
+def default_database_url() -> str:
+    """The database when none is configured: ``FTM_DATABASE_URL`` if set when the run starts, else
+    the embedded PostgreSQL + pgvector server under ``$FTM_HOME/pgdata`` (started on first use)."""
+    settings = load_settings()
+    return resolve_database_url(settings.database_url, settings.pgdata)
+
+
+#: Environment-backed resource fields: resource -> field -> (variable, Dagster type). Declared as
+#: ``dg.EnvVar`` by :func:`build_resources` (``EnvVar`` fills ``str`` and ``int`` fields only, so the
+#: boolean ``FTM_LLM_ADAPTIVE_CONCURRENCY`` is read through ``load_settings`` when the run starts).
+ENV_FIELDS: dict[str, dict[str, tuple[str, type]]] = {
+    "embedding_model": {"model": ("FTM_EMBEDDING_MODEL", str), "device": ("FTM_DEVICE", str),
+                        "batch_size": ("FTM_EMBED_BATCH_SIZE", int)},
+    "warehouse": {"database_url": ("FTM_DATABASE_URL", str)},
+    "llm": {"base_url": ("FTM_LLM_BASE_URL", str), "model": ("FTM_LLM_MODEL", str),
+            "max_concurrency": ("FTM_LLM_MAX_CONCURRENCY", int),
+            "initial_concurrency": ("FTM_LLM_INITIAL_CONCURRENCY", int),
+            "mode": ("FTM_LLM_MODE", str), "privacy": ("FTM_LLM_PRIVACY", str)},
+    "transcripts": {"uri": ("FTM_TRANSCRIPTS_URI", str)},
+}
+
+
+def env_fields(resource: str, environ: Mapping[str, str]) -> dict[str, dg.EnvVar]:
+    """``dg.EnvVar`` for each environment-backed field of ``resource`` whose variable is set (not
+    empty) in ``environ``; the LLM key under the name ``FTM_LLM_API_KEY_ENV`` gives (``XAI_API_KEY``)."""
+    fields = dict(ENV_FIELDS.get(resource, {}))
+    if resource == "llm":
+        fields["api_key"] = (environ.get("FTM_LLM_API_KEY_ENV") or DEFAULT_API_KEY_ENV, str)
+    return {field: dg.EnvVar.int(var) if kind is int else dg.EnvVar(var)
+            for field, (var, kind) in fields.items() if environ.get(var, "").strip()}
+
+
+def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The project's resources, environment-backed fields declared as ``dg.EnvVar`` (``environ``:
+    the environment when the code location loads, default ``os.environ``)."""
+    import os
+
+    from ftm_assets.defs.io_manager import WarehouseIOManager
+
+    env = os.environ if environ is None else environ
+    warehouse = WarehouseResource(**env_fields("warehouse", env))
+    return {
+        "embedding_model": EmbeddingModelResource(**env_fields("embedding_model", env)),
+        "warehouse": warehouse,
+        "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
+        "llm": LlmResource(**env_fields("llm", env)),
+        "transcripts": TranscriptSourceResource(**env_fields("transcripts", env)),
+    }

@@ -4,7 +4,7 @@ With no config it looks at every quarter of the transcript source (ended quarter
 optional ``quarter`` narrows it to one, so the job opens in the Launchpad without an error.
 
 The UI's "backfill failed" and "re-execute from failure" also work, but they make one run per
-contiguous block of failed firms, each loading the model again (findings §2.3, §2.5). This job
+contiguous block of failed firms, each loading the model again (docs/design.md §3). This job
 reads each quarter's expected firms from the transcript source, subtracts the firms whose latest
 attempt succeeded (table ``firm_runs``), recomputes the rest with the model loaded once, and logs
 per-partition materializations for the firm assets, which clears their failed status in the UI.

@@ -2,7 +2,7 @@
 
 Runs on the 15th of the second month after a quarter ends (most calls are in by then). It
 registers the quarter's new firms and returns a single ``RunRequest`` with range tags over the
-quarter's firms (``build_schedule_from_partitioned_job`` would emit one run per firm, findings §4).
+quarter's firms (``build_schedule_from_partitioned_job`` would emit one run per firm, docs/design.md §5).
 Firms already stored with the same input are skipped by the op, so overlapping with the discovery
 sensor costs a model load, not a recomputation.
 """

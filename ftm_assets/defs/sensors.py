@@ -5,7 +5,7 @@
 partitions and, in the same tick, requests one run per quarter that has a *pending* firm (new, not
 yet stored, changed input, or failed before on input that has changed since:
 :mod:`ftm_assets.defs.quarter_status`) and no firm run queued or in progress. The request is a
-range over the quarter's firms (never one run per firm, findings §4); the op skips the firms that
+range over the quarter's firms (never one run per firm, docs/design.md §5); the op skips the firms that
 are current. Each quarter gets one log line saying why, e.g. ``2020Q3: 3 changed, 15 not yet
 stored -> run requested``.
 
@@ -28,8 +28,9 @@ import json
 
 import dagster as dg
 import psycopg
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS
+from ftm_assets.defs.dagster_internals import IN_PROGRESS_RUN_STATUSES
 from ftm_assets.defs.partitions import (
     FIRM_DIM,
     firm_partitions,
@@ -44,7 +45,7 @@ from ftm_assets.defs.resources import EmbeddingModelResource, TranscriptSourceRe
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.firm_status import stored_firms
 
-FIRM_ASSET_NAMES = {"sentence_embeddings", "firm_topics", "topic_summaries"}
+FIRM_ASSETS = frozenset(FIRM_ASSET_KEYS)
 #: run statuses during which a quarter counts as being worked on (no second request)
 WAITING_OR_RUNNING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *IN_PROGRESS_RUN_STATUSES]
 
@@ -205,7 +206,7 @@ def quarters_materialized_by(instance: dg.DagsterInstance, run_id: str) -> list[
     quarters = set()
     for record in records:
         mat = record.event_log_entry.asset_materialization
-        if mat is not None and mat.asset_key.to_user_string() in FIRM_ASSET_NAMES and mat.partition:
+        if mat is not None and mat.asset_key in FIRM_ASSETS and mat.partition:
             quarters.add(split_call_key(mat.partition)[1])
     return sorted(quarters)
 
@@ -214,7 +215,7 @@ def _is_firm_run(run: dg.DagsterRun, firm_job: str, retry_job: str) -> bool:
     if run.job_name in (firm_job, retry_job):
         return True
     selection = run.asset_selection or set()
-    return any(k.to_user_string() in FIRM_ASSET_NAMES for k in selection)
+    return any(k in FIRM_ASSETS for k in selection)
 
 
 def build_themes_sensors(firm_job: str, retry_job: str, themes_job) -> list[dg.SensorDefinition]:

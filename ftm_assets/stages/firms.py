@@ -44,6 +44,7 @@ from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import FirmCall, FirmTopics, TopicSummary
 from ftm_assets.quality.metrics import firm_quality
 from ftm_assets.sources.schema import FirmInputError
+from ftm_assets.stages.firm_stats import FAILED, SKIPPED, SUCCEEDED, FirmStats, FirmTimings
 from ftm_assets.stages.topic_workers import InlineTopicRunner, TopicWorkerPool, make_topic_runner
 from ftm_assets.warehouse.database import open_connection
 from ftm_assets.warehouse.firm_rows import (
@@ -56,7 +57,7 @@ from ftm_assets.warehouse.firm_rows import (
 
 log = logging.getLogger(__name__)
 
-SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
+__all__ = ["FAILED", "SKIPPED", "SUCCEEDED", "FirmOutcome", "FirmStage", "FirmStageSettings", "StopRequested"]
 #: Seconds the main loop waits for one piece of work before it looks at the others again.
 _POLL_S = 0.05
 
@@ -86,8 +87,8 @@ class FirmOutcome:
     quarter: str
     status: str
     error: str | None = None
-    stats: dict = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    stats: FirmStats = field(default_factory=FirmStats)
+    timings: FirmTimings = field(default_factory=FirmTimings)
 
     @property
     def ok(self) -> bool:
@@ -321,20 +322,20 @@ class FirmStage:
             call.firm_id,
             call.quarter,
             SUCCEEDED,
-            stats={
-                "sentences": counts["sentences"],
-                "topics": counts["topics"],
-                "outlier_share": round(p.topics.outlier_share, 4),
-                "topic_outcome": p.topics.outcome,
-                "topic_detail": p.topics.detail,
-                "summary_source": result.summary_source,
-                "fallback_reasons": sorted({s.fallback_reason for s in summaries if s.fallback_reason}),
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "llm_calls": usage.calls,
-                "quality": firm_quality(call, p.topics).as_dict(),
-            },
-            timings=p.timings,
+            stats=FirmStats(
+                sentences=counts["sentences"],
+                topics=counts["topics"],
+                outlier_share=round(p.topics.outlier_share, 4),
+                topic_outcome=p.topics.outcome,
+                topic_detail=p.topics.detail,
+                summary_source=result.summary_source,
+                fallback_reasons=tuple(sorted({s.fallback_reason for s in summaries if s.fallback_reason})),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                llm_calls=usage.calls,
+                quality=firm_quality(call, p.topics).as_dict(),
+            ),
+            timings=FirmTimings.from_mapping(p.timings),
         )
 
     def _fail(self, firm_id: str, quarter: str, reason: str, timings: dict | None = None) -> FirmOutcome:
@@ -345,7 +346,7 @@ class FirmStage:
                 mark_firm(conn, firm_id, quarter, FAILED, message[:2000], self.run_id)
         except psycopg.Error:
             log.warning("could not record failure of firm %s quarter %s", firm_id, quarter)
-        return FirmOutcome(firm_id, quarter, FAILED, error=message, timings=timings or {})
+        return FirmOutcome(firm_id, quarter, FAILED, error=message, timings=FirmTimings.from_mapping(timings or {}))
 
 
 _SKIP_COLUMNS = ("sentences", "topics", "outlier_share", "topic_outcome", "summary_source", "prompt_tokens",
@@ -366,4 +367,5 @@ def _skip_if_current(conn: psycopg.Connection, call: FirmCall, fingerprint: str)
         return None
     if row is None:
         return None
-    return FirmOutcome(call.firm_id, call.quarter, SKIPPED, stats=dict(zip(_SKIP_COLUMNS, row, strict=True)))
+    stored = {k: v for k, v in zip(_SKIP_COLUMNS, row, strict=True) if v is not None}
+    return FirmOutcome(call.firm_id, call.quarter, SKIPPED, stats=FirmStats(**stored))

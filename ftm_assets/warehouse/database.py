@@ -70,7 +70,7 @@ def resolve_database_url(database_url: str | None, pgdata: Path) -> str:
 
 
 def sqlalchemy_url(url: str) -> str:
-    """A libpq URL as SQLAlchemy wants it for psycopg2 (dagster-postgres, see findings §5.1)."""
+    """A libpq URL as SQLAlchemy wants it for psycopg2 (dagster-postgres, see docs/design.md §7)."""
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from ftm_assets.definitions import FIRM_JOB, RETRY_JOB, defs
-from ftm_assets.defs.launch import ordered_firms, register_firms, run_quarter
-from ftm_assets.defs.partitions import quarter_range_tags
+from ftm_assets.definitions import RETRY_JOB, defs
+from ftm_assets.defs.launch import execute_firm_run, run_quarter
 from ftm_assets.sources.open import open_source
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.quarter_rows import table_counts
@@ -51,11 +50,7 @@ def test_quarter_run_isolates_a_failing_firm_and_retry_completes_it(ftm_env, tmp
     run_config = {"resources": {"transcripts": {"config": {"uri": str(corpus)}}}}
 
     with dg.instance_for_test() as instance:
-        register_firms(instance, firms)
-        result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
-            instance=instance, tags=quarter_range_tags(QUARTER, ordered_firms(instance, set(firms))),
-            run_config=run_config, raise_on_error=False,
-        )
+        result = execute_firm_run(instance, QUARTER, firms, run_config=run_config)
         assert not result.success
         assert len(loads) == 1, "one model load for the whole quarter run"
         failure = next(e for e in result.all_events if e.is_step_failure)

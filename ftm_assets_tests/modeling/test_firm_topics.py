@@ -144,10 +144,10 @@ def test_lowered_min_sentences_is_safe_for_tiny_calls(real_calls, n: int) -> Non
     assert_consistent(result, call, embeddings, settings)
 
 
-def test_all_boilerplate_call_gets_no_topic(sentence_model) -> None:
+def test_all_boilerplate_call_gets_no_topic(sentence_transformer) -> None:
     lines = REAL_BOILERPLATE[:40]
     call = FirmCall("BOIL", "2020Q3", tuple(CallSentence(i, text) for i, text in enumerate(lines)))
-    embeddings = sentence_model.encode(list(lines), convert_to_numpy=True)
+    embeddings = sentence_transformer.encode(list(lines), convert_to_numpy=True)
     for settings in (SETTINGS, replace(SETTINGS, min_sentences=0)):
         result = build_firm_topics(call, embeddings, settings)
         assert result.outcome == "too_few_sentences"

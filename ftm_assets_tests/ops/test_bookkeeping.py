@@ -13,7 +13,8 @@ from ftm_assets.bench.bookkeeping import (
     run_quarter_bookkeeping,
 )
 from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FIRM_TOPICS, FirmReports
-from ftm_assets.defs.partitions import FIRM_DIM, call_key, quarter_range_tags
+from ftm_assets.defs.launch import execute_firm_run
+from ftm_assets.defs.partitions import call_key
 from ftm_assets_tests.defs.helpers import partition_status
 
 QUARTER = "2024Q1"
@@ -85,17 +86,15 @@ def test_reports_are_written_every_max_firms_or_max_seconds(tmp_path, monkeypatc
     firms = bench_firm_ids(10)
     ticks = iter(range(0, 10_000, 10))  # every clock reading is 10 s after the previous one
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        instance.add_dynamic_partitions(FIRM_DIM, firms)
-        tags = quarter_range_tags(QUARTER, firms)
         by_count: list[int] = []
-        result = _reporting_job(10, 4, 3600.0, lambda: 0.0, by_count).execute_in_process(instance=instance, tags=tags)
+        result = execute_firm_run(instance, QUARTER, firms, job=_reporting_job(10, 4, 3600.0, lambda: 0.0, by_count))
         assert result.success
         assert by_count == [3 * len(FIRM_ASSET_KEYS)], "batches of 4, 4 and 2 firms"
         assert len(result.get_asset_materialization_events()) == 10 * len(FIRM_ASSET_KEYS)
 
         by_time: list[int] = []
-        result = _reporting_job(10, 100, 5.0, lambda: next(ticks), by_time).execute_in_process(
-            instance=instance, tags=tags)
+        result = execute_firm_run(instance, QUARTER, firms,
+                                  job=_reporting_job(10, 100, 5.0, lambda: next(ticks), by_time))
         assert result.success
         assert by_time == [10 * len(FIRM_ASSET_KEYS)], "slow firms are written one by one"
         for key in FIRM_ASSET_KEYS:

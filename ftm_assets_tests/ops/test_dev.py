@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 #: Bounded waits, generous for a loaded 2-core machine (startup takes ~30 s when idle).
@@ -101,6 +102,7 @@ def _force_stop(proc: subprocess.Popen, postmaster: int | None) -> None:
         psutil.Process(postmaster).wait(30)
 
 
+@pytest.mark.slow  # starts the embedded Postgres (and Dagster) in a subprocess, no fixture
 def test_ftm_dev_serves_the_project_and_stops_on_ctrl_c(tmp_path):
     port = _free_port()
     home = tmp_path / "ftm_home"

@@ -6,9 +6,8 @@ import dagster as dg
 import pytest
 
 import ftm_assets.defs.firm_assets as firm_assets
-from ftm_assets.definitions import FIRM_JOB, defs
-from ftm_assets.defs.launch import ordered_firms, register_firms
-from ftm_assets.defs.partitions import call_key, quarter_range_tags
+from ftm_assets.defs.launch import execute_firm_run, firm_run_config
+from ftm_assets.defs.partitions import call_key
 from ftm_assets.sources.open import open_source
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.schema import migrate
@@ -37,11 +36,7 @@ def test_batched_firm_run_reports_each_firm_and_fails_only_the_bad_one(ftm_env, 
     migrate(url, 384)
     _reject_sentences_of(url, bad)
 
-    register_firms(pg_instance, firms)
-    result = defs.resolve_job_def(FIRM_JOB).execute_in_process(
-        instance=pg_instance, tags=quarter_range_tags(QUARTER, ordered_firms(pg_instance, set(firms))),
-        run_config={"resources": {"transcripts": {"config": {"uri": str(corpus)}}}}, raise_on_error=False,
-    )
+    result = execute_firm_run(pg_instance, QUARTER, firms, run_config=firm_run_config(str(corpus)))
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert bad in failure.step_failure_data.user_failure_data.description

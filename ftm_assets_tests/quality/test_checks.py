@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ftm_assets.defs.asset_keys import FIRM_TOPICS
 from ftm_assets.defs.checks import (
     TOPIC_QUALITY_CHECK,
     TOPIC_QUALITY_KEY,
@@ -9,8 +10,8 @@ from ftm_assets.defs.checks import (
     firm_quality_evaluations,
     no_call_evaluation,
 )
-from ftm_assets.defs.firm_assets import FIRM_TOPICS
 from ftm_assets.defs.partitions import FIRM_DIM, call_key, call_partitions, quarter_range_tags
+from ftm_assets.stages.firm_stats import FirmStats
 
 GOOD = {
     "n_topics": 6,
@@ -21,7 +22,7 @@ GOOD = {
     "topic_outcome": "ok",
 }
 NOISY = {**GOOD, "outlier_share": 0.71, "diversity": 0.31}
-STATS = {"AAA": {"quality": GOOD}, "BBB": {"quality": NOISY}, "CCC": {}}  # CCC: skipped, no quality
+STATS = {"AAA": FirmStats(quality=GOOD), "BBB": FirmStats(quality=NOISY), "CCC": FirmStats()}  # CCC: skipped
 
 
 def _ranged_firm_topics(failing: str | None = None):
@@ -42,7 +43,7 @@ def _ranged_firm_topics(failing: str | None = None):
             if firm == failing:
                 continue
             yield dg.AssetMaterialization(FIRM_TOPICS, partition=pk)
-            for evaluation in firm_quality_evaluations(STATS[firm], pk) or [no_call_evaluation(pk)]:
+            for evaluation in firm_quality_evaluations(STATS[firm].quality, pk) or [no_call_evaluation(pk)]:
                 context.log_event(evaluation)
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(TOPIC_QUALITY_KEY))
         if failing:
@@ -66,14 +67,14 @@ def test_check_targets_the_firm_topics_asset():
 
 
 def test_evaluations_from_stats():
-    assert firm_quality_evaluations({}, "AAA|2024-01-01") == []
-    [good] = firm_quality_evaluations({"quality": GOOD}, "AAA|2024-01-01")
+    assert firm_quality_evaluations(FirmStats().quality, "AAA|2024-01-01") == []
+    [good] = firm_quality_evaluations(GOOD, "AAA|2024-01-01")
     assert good.passed and good.partition == "AAA|2024-01-01" and good.check_name == TOPIC_QUALITY_CHECK
-    [bad] = firm_quality_evaluations({"quality": NOISY}, "BBB|2024-01-01")
+    [bad] = firm_quality_evaluations(NOISY, "BBB|2024-01-01")
     assert not bad.passed and bad.severity == dg.AssetCheckSeverity.WARN
     assert "outlier_share 0.710" in bad.description and "diversity 0.310" in bad.description
     [empty] = firm_quality_evaluations(
-        {"quality": {"n_topics": 0, "topic_outcome": "too_few_sentences"}}, "C|2024-01-01"
+        {"n_topics": 0, "topic_outcome": "too_few_sentences"}, "C|2024-01-01"
     )
     assert not empty.passed and "too_few_sentences" in empty.description
 

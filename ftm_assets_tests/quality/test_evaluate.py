@@ -54,6 +54,7 @@ def test_planted_labels_only_for_files_with_the_column(demo_path, tmp_path):
     assert planted_labels(str(tmp_path)) is None  # a folder
 
 
+@pytest.mark.slow  # loads the model through the command when the cache is cold (run alone or in -m "not slow")
 def test_eval_command_json(demo_path, cache_dir, capsys):
     from ftm_assets.commands import eval as eval_command
 

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: small demo corpora, one loaded model shared by the in-process
+"""Fixtures of the reliability suite: small demo corpora, the session's loaded model shared by the in-process
 runs, and helpers that run the quarter's Dagster jobs the way ``ftm demo`` does."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ftm_assets.definitions import FIRM_JOB, RETRY_JOB, THEMES_JOB, defs
-from ftm_assets.defs.launch import ordered_firms, register_firms
-from ftm_assets.defs.partitions import quarter_range_tags, quarter_to_key
+from ftm_assets.definitions import RETRY_JOB, defs
+from ftm_assets.defs.launch import execute_firm_run, execute_themes_run, firm_run_config
 from ftm_assets.sources.demo import generate_demo_corpus, write_demo_corpus
 
 QUARTER = "2024Q1"
@@ -57,14 +56,6 @@ def tiny_calls(n_firms: int, seed: int, quarter: str = QUARTER, per_topic: int =
     return pd.concat(parts, ignore_index=True).drop(columns=["planted_topic"])
 
 
-@pytest.fixture(scope="session")
-def shared_transformer():
-    """The bundled SentenceTransformer, loaded once for the whole suite."""
-    from ftm_assets.modeling.embedding import load_sentence_transformer
-
-    return load_sentence_transformer(None, "cpu")
-
-
 def reuse_loaded_model(monkeypatch: pytest.MonkeyPatch, transformer) -> list[str | None]:
     """Make every run's model load return ``transformer`` (the bundled model, already loaded: same
     weights, so the same vectors) instead of reading it from disk again; the loads are still counted."""
@@ -82,21 +73,15 @@ def reuse_loaded_model(monkeypatch: pytest.MonkeyPatch, transformer) -> list[str
 
 
 @pytest.fixture
-def model_loads(shared_transformer, monkeypatch) -> list[str | None]:
-    return reuse_loaded_model(monkeypatch, shared_transformer)
+def model_loads(sentence_transformer, monkeypatch) -> list[str | None]:
+    return reuse_loaded_model(monkeypatch, sentence_transformer)
 
 
 def run_firm_job(instance: dg.DagsterInstance, uri: str, quarter: str, firms: list[str], *,
                  op_config: dict | None = None, resources: dict | None = None) -> dg.ExecuteInProcessResult:
     """ONE ranged run of the firm assets over ``firms`` of ``quarter`` (as ``ftm demo`` launches it)."""
-    register_firms(instance, firms)
-    return defs.get_job_def(FIRM_JOB).execute_in_process(
-        instance=instance,
-        tags=quarter_range_tags(quarter, ordered_firms(instance, set(firms))),
-        run_config={"resources": {"transcripts": {"config": {"uri": uri}}, **(resources or {})},
-                    "ops": {"firm_pipeline": {"config": op_config or {}}}},
-        raise_on_error=False,
-    )
+    return execute_firm_run(instance, quarter, firms,
+                            run_config=firm_run_config(uri, op_config=op_config, resources=resources))
 
 
 def run_retry_job(instance: dg.DagsterInstance, uri: str, quarter: str, *,
@@ -111,12 +96,8 @@ def run_retry_job(instance: dg.DagsterInstance, uri: str, quarter: str, *,
 
 def run_themes_job(instance: dg.DagsterInstance, uri: str, quarter: str, *,
                    resources: dict | None = None) -> dg.ExecuteInProcessResult:
-    return defs.get_job_def(THEMES_JOB).execute_in_process(
-        instance=instance,
-        partition_key=quarter_to_key(quarter),
-        run_config={"resources": {"transcripts": {"config": {"uri": uri}}, **(resources or {})}},
-        raise_on_error=False,
-    )
+    return execute_themes_run(
+        instance, quarter, run_config={"resources": {"transcripts": {"config": {"uri": uri}}, **(resources or {})}})
 
 
 def step_failure_text(result: dg.ExecuteInProcessResult) -> str:

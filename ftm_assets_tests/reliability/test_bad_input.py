@@ -22,9 +22,9 @@ from ftm_assets.defs.launch import run_quarter
 from ftm_assets.sources.files import FileTranscriptSource
 from ftm_assets.sources.schema import FirmInputError
 from ftm_assets.warehouse.database import connect
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 from .conftest import record_figures, run_firm_job, small_corpus, step_failure_text
-from .warehouse_state import integrity_problems, quarter_state, state_differences
 
 pytestmark = pytest.mark.reliability
 
@@ -82,7 +82,66 @@ def _stored(url: str) -> dict:
         return {q: quarter_state(url, q) for q in (Q1, Q2)} | {"integrity": integrity_problems(conn)}
 
 
-def test_bad_input_is_named_isolated_and_loses_nothing(ftm_env, tmp_path, capsys, model_loads):
+def _expected_reason_parts(messy: Path, expected_rows: dict[str, list[int]]) -> dict[str, list[str]]:
+    """Regular expressions each broken firm's failure reason must match: the firm, the file (an id
+    Dagster cannot carry is refused by id alone, docs/reliability.md, gaps), the rows, the problem."""
+    problem = {"NANTXT": "empty or missing text", "DUPIDX": "duplicate sentence_index 6",
+               "SPELL": "malformed quarter '2024-Q2'", "A|B": "'\\|'"}
+    return {firm: [re.escape(firm), problem[firm], *([re.escape(str(messy))] if firm != "A|B" else []),
+                   *(rf"\b{row}\b" for row in rows)]
+            for firm, rows in expected_rows.items()}
+
+
+def _missing_column(tmp: Path) -> tuple[Path, str]:
+    return (_write_csv(tmp / "no_text.csv", "firm_id,quarter,sentence_index", ["AAA,2024Q2,0"]),
+            "missing required column(s) text")
+
+
+def _empty_file(tmp: Path) -> tuple[Path, str]:
+    path = tmp / "empty.csv"
+    path.write_bytes(b"")
+    return path, "the file is empty"
+
+
+def _header_only(tmp: Path) -> tuple[Path, str]:
+    return _write_csv(tmp / "header.csv", "firm_id,quarter,sentence_index,text", []), "the file has no rows"
+
+
+def _unreadable_quarter(tmp: Path) -> tuple[Path, str]:
+    path = _write_csv(tmp / "quarter.csv", "firm_id,quarter,sentence_index,text",
+                      _csv_rows("GOOD", Q2, 3) + _csv_rows("QX", "20X4Q9", 2))
+    return path, "firm 'QX': quarter '20X4Q9' ("
+
+
+#: A whole file ``ftm demo`` must refuse: name -> (writes the file, part of the expected message).
+WHOLE_FILE_PROBLEMS = {"missing_column": _missing_column, "empty_file": _empty_file,
+                       "header_only": _header_only, "unreadable_quarter": _unreadable_quarter}
+
+
+@pytest.mark.parametrize("problem", sorted(WHOLE_FILE_PROBLEMS))
+def test_whole_file_problem_is_refused_and_named(problem, tmp_path, capsys, monkeypatch):
+    """``ftm demo`` refuses the file before anything runs, naming it (and the row or line)."""
+    monkeypatch.setenv("FTM_HOME", str(tmp_path / "ftm_home"))
+    path, expected = WHOLE_FILE_PROBLEMS[problem](tmp_path)
+    assert cli.main(["demo", "--transcripts", str(path), "--quarter", Q2, "--json"]) == 2
+    err = capsys.readouterr().err
+    record_figures("bad_input_file", {problem: err.strip()})
+    assert str(path) in err and expected in err, err
+    if problem == "unreadable_quarter":
+        assert f"{path} row 4" in err, err
+    assert not (tmp_path / "ftm_home" / "pgdata").exists(), "refused before the database was started"
+
+
+def test_malformed_quarter_argument_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FTM_HOME", str(tmp_path / "ftm_home"))
+    calls = _write_csv(tmp_path / "calls.csv", "firm_id,quarter,sentence_index,text", _csv_rows("GOOD", Q2, 3))
+    assert cli.main(["demo", "--transcripts", str(calls), "--quarter", "2024Q5"]) == 2
+    err = capsys.readouterr().err.strip()
+    record_figures("bad_input_file", {"malformed_quarter_argument": err})
+    assert "malformed quarter '2024Q5'" in err
+
+
+def test_bad_input_is_named_isolated_and_loses_nothing(ftm_env, tmp_path, model_loads):
     url = ftm_env["database_url"]
     figures: dict[str, str] = {}
 
@@ -95,18 +154,12 @@ def test_bad_input_is_named_isolated_and_loses_nothing(ftm_env, tmp_path, capsys
         messy, expected_rows, good_q2 = messy_quarter(tmp_path / "messy_q2.parquet")
         report = run_quarter(str(messy), Q2, instance=instance)
         assert report["failed_firms"] == sorted(expected_rows)
-        for firm, rows in expected_rows.items():
-            reason = report["failure_reasons"][firm]
-            figures[firm] = reason
-            assert firm in reason, reason
-            if firm != "A|B":  # an id Dagster cannot carry is refused by id alone (docs/reliability.md, gaps)
-                assert str(messy) in reason, reason
-            for row in rows:
-                assert re.search(rf"\b{row}\b", reason), (row, reason)
-        assert "empty or missing text" in report["failure_reasons"]["NANTXT"]
-        assert "duplicate sentence_index 6" in report["failure_reasons"]["DUPIDX"]
-        assert "malformed quarter '2024-Q2'" in report["failure_reasons"]["SPELL"]
-        assert "'|'" in report["failure_reasons"]["A|B"]
+        figures.update({firm: report["failure_reasons"][firm] for firm in expected_rows})
+        # every firm's message is checked before failing, so one wrong message does not hide another
+        problems = [f"{firm}: {missing!r} not in {report['failure_reasons'][firm]!r}"
+                    for firm, needles in _expected_reason_parts(messy, expected_rows).items()
+                    for missing in needles if not re.search(missing, report["failure_reasons"][firm])]
+        assert problems == []
         with connect(url) as conn:
             outcomes = dict(conn.execute("SELECT firm_id, topic_outcome || '/' || n_topics || '/' || n_sentences"
                                          " FROM firms WHERE quarter = %s", (Q2,)).fetchall())
@@ -129,34 +182,13 @@ def test_bad_input_is_named_isolated_and_loses_nothing(ftm_env, tmp_path, capsys
         [mat, *_] = empty_run.get_asset_materialization_events()
         assert mat.step_materialization_data.materialization.metadata["has_call"].value is False
 
-        # -- whole-file problems: `ftm demo` refuses the file and names it (and the row or line)
-        capsys.readouterr()
-        files = {
-            "missing_column": (_write_csv(tmp_path / "no_text.csv", "firm_id,quarter,sentence_index",
-                                          ["AAA,2024Q2,0"]), "missing required column(s) text"),
-            "empty_file": (tmp_path / "empty.csv", "the file is empty"),
-            "header_only": (_write_csv(tmp_path / "header.csv", "firm_id,quarter,sentence_index,text", []),
-                            "the file has no rows"),
-            "unreadable_quarter": (_write_csv(tmp_path / "quarter.csv", "firm_id,quarter,sentence_index,text",
-                                              _csv_rows("GOOD", Q2, 3) + _csv_rows("QX", "20X4Q9", 2)),
-                                   "firm 'QX': quarter '20X4Q9' ("),
-        }
-        (tmp_path / "empty.csv").write_bytes(b"")
-        for name, (path, expected) in files.items():
-            assert cli.main(["demo", "--transcripts", str(path), "--quarter", Q2, "--json"]) == 2
-            err = capsys.readouterr().err
-            figures[name] = err.strip()
-            assert str(path) in err and expected in err, err
-        assert "row 4" in figures["unreadable_quarter"]
-        assert cli.main(["demo", "--transcripts", str(messy), "--quarter", "2024Q5"]) == 2
-        figures["malformed_quarter_argument"] = err = capsys.readouterr().err.strip()
-        assert "malformed quarter '2024Q5'" in err
-
-        # ... and the firm job over a file with a missing column fails naming the file
-        no_text = run_firm_job(instance, str(files["missing_column"][0]), Q2, good_q2)
+        # -- whole-file problems (``ftm demo``: test_whole_file_problem_is_refused_and_named): the firm
+        # job over a file with a missing column fails naming the file, and stores nothing
+        path, expected = WHOLE_FILE_PROBLEMS["missing_column"](tmp_path)
+        no_text = run_firm_job(instance, str(path), Q2, good_q2)
         assert not no_text.success
-        assert str(files["missing_column"][0]) in step_failure_text(no_text)
-        assert "missing required column(s) text" in step_failure_text(no_text)
+        assert str(path) in step_failure_text(no_text)
+        assert expected in step_failure_text(no_text)
 
         # -- bytes that are not UTF-8 in one CSV row: found while reading, the quarter's run fails with
         # the file and line named (one bad file stops its whole source: data is never dropped silently)

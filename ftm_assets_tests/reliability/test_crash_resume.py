@@ -17,12 +17,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ftm_assets.bench.crash_resume import crash_resume_trial, new_database
 from ftm_assets.defs.launch import run_quarter
 from ftm_assets.warehouse.database import connect
+from ftm_assets.warehouse.state import integrity_problems, quarter_state
 
 from .conftest import QUARTER, record_figures, reuse_loaded_model, small_corpus
-from .crash_resume import crash_resume_trial, new_database
-from .warehouse_state import integrity_problems, quarter_state
 
 pytestmark = pytest.mark.reliability
 
@@ -41,7 +41,7 @@ def corpus(workdir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean(pg_admin_url, corpus, workdir, shared_transformer):
+def clean(pg_admin_url, corpus, workdir, sentence_transformer):
     """Database A: one uninterrupted run of the same function `ftm demo` runs, in this process (it
     shares the suite's loaded model); reused by every trial."""
     url = new_database(pg_admin_url, "clean")
@@ -50,7 +50,7 @@ def clean(pg_admin_url, corpus, workdir, shared_transformer):
             mp.delenv(name, raising=False)
         mp.setenv("FTM_HOME", str(workdir / "clean_home"))
         mp.setenv("FTM_DATABASE_URL", url)
-        reuse_loaded_model(mp, shared_transformer)
+        reuse_loaded_model(mp, sentence_transformer)
         report = run_quarter(str(corpus), QUARTER, instance=instance)
     assert report["failed_firms"] == [] and report["firms_stored"] == N_FIRMS
     record_figures("crash_clean_run", {k: report[k] for k in ("firms_stored", "sentences", "topics", "themes")})

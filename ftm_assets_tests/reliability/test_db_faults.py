@@ -16,10 +16,10 @@ import pytest
 
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.schema import migrate
+from ftm_assets.warehouse.state import integrity_problems
 from ftm_assets_tests.defs.helpers import partition_status
 
 from .conftest import QUARTER, record_figures, run_firm_job, run_retry_job, small_corpus, step_failure_text
-from .warehouse_state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 

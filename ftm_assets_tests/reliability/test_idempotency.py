@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ftm_assets.bench.crash_resume import new_database
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.schema import migrate
+from ftm_assets.warehouse.state import integrity_problems, quarter_state, state_differences
 
 from .conftest import (
     QUARTER,
@@ -28,8 +30,6 @@ from .conftest import (
     run_themes_job,
     tiny_calls,
 )
-from .crash_resume import new_database
-from .warehouse_state import integrity_problems, quarter_state, state_differences
 
 pytestmark = pytest.mark.reliability
 
@@ -82,13 +82,13 @@ def apply_steps(steps: list[tuple[str, int]], uri: str, firms: list[str], url: s
 
 
 @pytest.fixture(scope="module")
-def clean_state(pg_admin_url, tiny_corpus, shared_transformer):
+def clean_state(pg_admin_url, tiny_corpus, sentence_transformer):
     uri, firms = tiny_corpus
     url = new_database(pg_admin_url, "idem_clean")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FTM_DATABASE_URL", url)
         mp.delenv("XAI_API_KEY", raising=False)
-        reuse_loaded_model(mp, shared_transformer)
+        reuse_loaded_model(mp, sentence_transformer)
         assert apply_steps([("materialize", 0)], uri, firms, url) == [True, True]
     state = quarter_state(url, QUARTER)
     assert state.counts["firms"] == N_FIRMS and state.counts["topics"] >= N_FIRMS

@@ -22,9 +22,9 @@ from ftm_assets.sources.files import FileTranscriptSource
 from ftm_assets.stages.firms import FirmStage, FirmStageSettings
 from ftm_assets.warehouse.database import connect
 from ftm_assets.warehouse.schema import migrate
+from ftm_assets.warehouse.state import integrity_problems
 
 from .conftest import QUARTER, record_figures
-from .warehouse_state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 
@@ -91,8 +91,8 @@ def test_a_20000_sentence_firm_streams_clusters_and_stores(database_url, tmp_pat
 
     big, small = outcomes["BIGCO"], outcomes["TINY"]
     assert big.status == "succeeded" and small.status == "succeeded", (big.error, small.error)
-    assert big.stats["sentences"] == BIG and big.stats["topic_outcome"] == "ok" and big.stats["topics"] >= 2
-    assert small.stats["topic_outcome"] == "too_few_sentences" and small.stats["topics"] == 0
+    assert big.stats.sentences == BIG and big.stats.topic_outcome == "ok" and big.stats.topics >= 2
+    assert small.stats.topic_outcome == "too_few_sentences" and small.stats.topics == 0
     with connect(database_url) as conn:
         stored = conn.execute("SELECT count(*), min(sentence_index), max(sentence_index), count(DISTINCT text),"
                               " count(topic_id) FROM sentences WHERE firm_id = 'BIGCO'").fetchone()
@@ -102,6 +102,6 @@ def test_a_20000_sentence_firm_streams_clusters_and_stores(database_url, tmp_pat
     assert stored[:4] == (BIG, 0, BIG - 1, BIG)
     assert all(f", remark {i} was about " in text for i, text in pairs)  # each kept its index after the shuffle
     assert sizes == stored[4]  # topic sizes add up to the sentences assigned to a topic
-    record_figures("large_firm", {"sentences": BIG, "topics": big.stats["topics"],
-                                  "outlier_share": big.stats["outlier_share"],
-                                  "timings_s": {k: round(v, 1) for k, v in big.timings.items()}})
+    record_figures("large_firm", {"sentences": BIG, "topics": big.stats.topics,
+                                  "outlier_share": big.stats.outlier_share,
+                                  "timings_s": {k: round(v, 1) for k, v in big.timings.as_dict().items()}})

@@ -13,9 +13,9 @@ import pytest
 
 from ftm_assets.llm.fake_server import ALL_FAULTS, OUTCOMES_WITH_USAGE, FakeOpenAIServer
 from ftm_assets.warehouse.database import connect
+from ftm_assets.warehouse.state import integrity_problems
 
 from .conftest import QUARTER, record_figures, run_firm_job, run_themes_job, small_corpus
-from .warehouse_state import integrity_problems
 
 pytestmark = pytest.mark.reliability
 

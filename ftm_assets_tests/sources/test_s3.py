@@ -93,7 +93,17 @@ def test_reads_a_prefix_with_the_dagster_aws_resource_client(client, s3_endpoint
 
 def test_listing_is_paginated(client):
     _corpus_bucket(client, "paged")
+    requests: list[dict] = []  # the parameters of every ListObjectsV2 call the source makes
+    client.meta.events.register("provide-client-params.s3.ListObjectsV2",
+                                lambda params, **_: requests.append(dict(params)))
     _check_corpus(S3TranscriptSource(client, "paged", "calls", page_size=1))
+    # 4 objects under calls/ (README and the nested part included), one key per page: each listing
+    # walks 4 pages, the 2nd to 4th asking with the continuation token the previous page returned
+    assert requests and all(r["MaxKeys"] == 1 for r in requests)
+    first_pages = [r for r in requests if "ContinuationToken" not in r]
+    follow_ups = [r for r in requests if "ContinuationToken" in r]
+    assert len(follow_ups) == 3 * len(first_pages), (len(first_pages), len(follow_ups))
+    assert len({r["ContinuationToken"] for r in follow_ups}) == 3, "each page asks for the next one"
 
 
 def test_a_single_object_uri_and_error_messages_name_the_object(client):

@@ -24,8 +24,7 @@ from pathlib import Path
 import psycopg
 
 from ftm_assets.warehouse.database import connect, ensure_database
-
-from .warehouse_state import (
+from ftm_assets.warehouse.state import (
     QuarterState,
     committed_firms,
     integrity_problems,

@@ -1,4 +1,4 @@
-"""Postgres IO manager for the quarter level (dagster-findings §1.5, §3.3).
+"""Postgres IO manager for the quarter level (docs/design.md §4).
 
 * ``load_input`` for the ``themes`` asset's input ``topic_summaries``: Dagster maps the quarter
   partition to all its firm partitions; we read the quarter's topic summaries and embeddings in one
