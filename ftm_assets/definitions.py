@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS, THEMES
-from ftm_assets.defs.exposure_asset import EXPOSURE_PANEL, exposure_panel
+from ftm_assets.defs.asset_keys import EXPOSURE_PANEL, FIRM_ASSET_KEYS, THEMES
+from ftm_assets.defs.exposure_asset import exposure_panel
 from ftm_assets.defs.firm_assets import firm_pipeline
 from ftm_assets.defs.resources import build_resources
 from ftm_assets.defs.retry import RETRY_JOB, retry_failed_firms

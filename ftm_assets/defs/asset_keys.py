@@ -13,6 +13,8 @@ TOPIC_SUMMARIES = dg.AssetKey("topic_summaries")
 #: The three firm-level assets, computed together by the one ``firm_pipeline`` op.
 FIRM_ASSET_KEYS = (SENTENCE_EMBEDDINGS, FIRM_TOPICS, TOPIC_SUMMARIES)
 THEMES = dg.AssetKey("themes")
+#: The quarter's firm x theme / firm x topic exposure panel, built after the themes.
+EXPOSURE_PANEL = dg.AssetKey("exposure_panel")
 
 #: The per-firm quality check on ``firm_topics``.
 TOPIC_QUALITY_CHECK = "topic_quality"

@@ -6,15 +6,12 @@ and ``ftm demo`` rebuild the panel whenever a quarter's themes are rebuilt. The 
 ``warehouse.exposure.replace_quarter_exposures``: one transaction per quarter, idempotent.
 """
 
-
 import dagster as dg
 
+from ftm_assets.defs.asset_keys import THEMES
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
 from ftm_assets.defs.resources import WarehouseResource
-from ftm_assets.defs.themes_asset import THEMES
 from ftm_assets.warehouse.exposure import DEFAULT_EVIDENCE, replace_quarter_exposures
-
-EXPOSURE_PANEL = dg.AssetKey("exposure_panel")
 
 
 class ExposureConfig(dg.Config):

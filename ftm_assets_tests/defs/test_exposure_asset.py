@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ftm_assets.definitions import THEMES_JOB, defs
-from ftm_assets.defs.exposure_asset import EXPOSURE_PANEL
+from ftm_assets.defs.asset_keys import EXPOSURE_PANEL
 from ftm_assets.defs.partitions import quarter_to_key
 from ftm_assets.defs.themes_asset import THEMES
 from ftm_assets.warehouse.database import connect
