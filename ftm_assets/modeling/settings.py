@@ -52,9 +52,15 @@ class FirmTopicSettings:
     top_n_words: int = 10
     representative_sentences: int = 5
     random_state: int = 42
+    ngram_max: int = 2
+    earnings_stop_words: bool = False
+    reduce_frequent_words: bool = False
+    bm25_weighting: bool = False
+    drop_participant_names: bool = True
 
     def __post_init__(self) -> None:
         _check_backend(self.cluster_backend)
+        _require(1 <= self.ngram_max <= 4, f"ngram_max must be in 1..4, got {self.ngram_max}")
         _require(
             self.outlier_policy in OUTLIER_POLICIES,
             f"outlier_policy must be one of {OUTLIER_POLICIES}, got {self.outlier_policy!r}",

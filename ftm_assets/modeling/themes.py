@@ -39,7 +39,9 @@ Choices, and why:
   fail ``min_firms`` or the quarter's ``min_cluster_size`` are dropped.
 * **Keywords** are c-TF-IDF (BERTopic's formula: term frequency per cluster times
   ``log(1 + mean words per cluster / term frequency over all clusters)``) over each cluster's
-  summaries and topic keywords, with the firm stage's vectorizer and stop words.
+  summaries and topic keywords, with the firm stage's vectorizer and stop words, restricted to
+  terms whose words are keywords of some topic of the quarter (so a name quoted in a summary,
+  "Thanks, Steve", never becomes a theme keyword: the firm stage drops participant names).
 * **Deterministic order**: largest theme first, ties by the smallest member index; members
   and central summaries most central (closest to the centroid) first.
 """
@@ -202,8 +204,11 @@ def cap_firm_share(ordered_members: Sequence[int], firm_ids: Sequence[str], max_
         kept = trimmed
 
 
-def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
-    """Top ``top_n`` c-TF-IDF words of each document (one document per cluster)."""
+def _ctfidf_keywords(
+    documents: list[str], top_n: int, allowed_words: frozenset[str] | None = None
+) -> list[tuple[str, ...]]:
+    """Top ``top_n`` c-TF-IDF words of each document (one document per cluster); with
+    ``allowed_words``, only terms made of those words."""
     vectorizer = make_vectorizer()
     analyzer = vectorizer.build_analyzer()
     if not any(analyzer(doc) for doc in documents):
@@ -215,6 +220,9 @@ def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
     idf = np.log(1.0 + words_per_cluster.mean() / word_totals)
     tf = sp.diags(1.0 / np.where(words_per_cluster > 0, words_per_cluster, 1.0)) @ counts
     scores = (tf @ sp.diags(idf)).toarray()
+    if allowed_words is not None:
+        usable = np.array([set(term.split()) <= allowed_words for term in vocabulary], dtype=bool)
+        scores[:, ~usable] = 0.0
     keywords = []
     for row in scores:
         present = np.flatnonzero(row > 0)
@@ -281,7 +289,10 @@ def cluster_themes(
         " ".join(f"{topics[i].summary} {' '.join(topics[i].keywords)}" for i in members)
         for members in kept_clusters
     ]
-    keywords = _ctfidf_keywords(documents, settings.top_n_words) if documents else []
+    # Only words some member topic has as a keyword: the firm stage already removed stop words
+    # and the call's participant names from those, which a quoted sentence may still hold.
+    allowed = frozenset(w for topic in topics for keyword in topic.keywords for w in keyword.lower().split())
+    keywords = _ctfidf_keywords(documents, settings.top_n_words, allowed) if documents else []
     return [
         ThemeCluster(
             member_indices=tuple(members),
