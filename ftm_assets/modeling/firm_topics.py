@@ -4,8 +4,8 @@ Choices, and why:
 
 * **Sub-models passed in, embeddings precomputed.** BERTopic gets a UMAP, an HDBSCAN (or
   fast_hdbscan / cuML) built here from ``FirmTopicSettings``, and the sentence embeddings
-  computed upstream; it never loads an embedding model itself. The keyword sub-models are
-  parameters of ``build_firm_topics``, as they are of BERTopic: ``vectorizer_model``,
+  computed upstream; it never loads an embedding model itself. The sub-models it may be given are
+  parameters of ``build_firm_topics``, as they are of BERTopic: ``umap_model``, ``vectorizer_model``,
   ``ctfidf_model`` and ``representation_model`` (one model or a list), each built from the
   settings when not given (``make_vectorizer``, ``make_ctfidf_model``,
   ``make_representation_model``). A representation that embeds words (``KeyBERTInspired``,
@@ -291,6 +291,7 @@ def build_firm_topics(
     ctfidf_model: Any = None,
     representation_model: Any = None,
     embedding_model: Any = None,
+    umap_model: Any = None,
 ) -> FirmTopics:
     """Topic-model one call. ``embeddings[i]`` is the embedding of ``call.sentences[i]``.
 
@@ -298,6 +299,8 @@ def build_firm_topics(
     ``make_ctfidf_model``, ``make_representation_model``); passed-in vectorizer and c-TF-IDF
     models are cloned, so one instance can serve many calls. ``embedding_model`` (a
     SentenceTransformer) is only needed by a representation model that embeds words.
+    ``umap_model`` (anything with ``fit_transform``) replaces the settings' clamped UMAP; the
+    caller then sizes it for the call.
 
     Returns ``FirmTopics`` whose ``assignments[i]`` is the topic of sentence position ``i``
     (``OUTLIER_TOPIC`` for boilerplate and outliers) and whose topics are numbered 0..k-1 by
@@ -339,7 +342,9 @@ def build_firm_topics(
     ctfidf = make_ctfidf_model(settings) if ctfidf_model is None else clone(ctfidf_model)
     representation = make_representation_model(settings) if representation_model is None else representation_model
     model = BERTopic(
-        umap_model=clamped_umap(
+        umap_model=umap_model
+        if umap_model is not None
+        else clamped_umap(
             n_fit,
             n_neighbors=settings.umap_n_neighbors,
             n_components=settings.umap_n_components,

@@ -53,8 +53,8 @@ class FirmTopicSettings:
     representative_sentences: int = 5
     random_state: int = 42
     ngram_max: int = 2
-    earnings_stop_words: bool = False
-    reduce_frequent_words: bool = False
+    earnings_stop_words: bool = True
+    reduce_frequent_words: bool = True
     bm25_weighting: bool = False
     drop_participant_names: bool = True
 
@@ -101,6 +101,8 @@ class ThemeSettings:
     exact size used when ``min_cluster_size_at_10k_topics`` is 0. ``min_cohesion_ratio``: a cluster whose
     cohesion (mean cosine of its members to their centroid) is below this fraction of the
     median cluster's is a catch-all of unrelated topics and is dropped; 0 keeps every cluster.
+    ``max_theme_share``: a cluster holding more than this share of the quarter's topics is
+    clustered again on its own (``themes._split_oversized``); 1 turns that off.
     """
 
     method: str = "umap_hdbscan"
@@ -110,6 +112,7 @@ class ThemeSettings:
     min_firms: int = 2
     max_firm_share: float = 0.4
     min_cohesion_ratio: float = 0.8
+    max_theme_share: float = 0.4
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
     pca_components: int = 32
@@ -137,6 +140,9 @@ class ThemeSettings:
         _require(
             0.0 <= self.min_cohesion_ratio <= 1.0,
             f"min_cohesion_ratio must be in [0, 1], got {self.min_cohesion_ratio}",
+        )
+        _require(
+            0.0 < self.max_theme_share <= 1.0, f"max_theme_share must be in (0, 1], got {self.max_theme_share}"
         )
         _require(self.umap_n_neighbors >= 2, f"umap_n_neighbors must be >= 2, got {self.umap_n_neighbors}")
         _require(self.umap_n_components >= 1, f"umap_n_components must be >= 1, got {self.umap_n_components}")

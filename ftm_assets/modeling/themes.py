@@ -32,6 +32,12 @@ Choices, and why:
   0.32-0.50; the demo quarter's themes (real embeddings) score 0.71-0.98 against a floor of
   0.66, and keep all 8 themes. 0.85 would also drop a ~290-topic catch-all at 10,000 planted
   topics, but leaves the demo's loosest theme only 0.01 above the floor.
+* **No theme swallows the quarter.** HDBSCAN's excess-of-mass selection can keep one cluster
+  holding most of a small quarter's topics (2020Q2 of the real calls: 92 of 105 topics in one
+  "theme" before this rule). A cluster above ``max_theme_share`` (0.4) of the quarter's topics
+  is clustered again on its own rows, once, and its sub-clusters replace it when there are
+  two or more. The demo quarter's largest theme holds 16 % of its topics, the planted tests'
+  largest 33 %, so neither is touched.
 * **Cross-firm by construction.** A cluster is a theme only if it spans ``min_firms`` firms
   and no firm holds more than ``max_firm_share`` of its topics. A firm over the share keeps
   only its most central topics up to the cap (the others become unassigned), repeated until
@@ -182,6 +188,30 @@ def _cluster_labels(unit: np.ndarray, settings: ThemeSettings, min_cluster_size:
     return np.asarray(clusterer.fit(graph).labels_)
 
 
+def _split_oversized(labels: np.ndarray, unit: np.ndarray, settings: ThemeSettings, size: int) -> np.ndarray:
+    """``labels`` with each cluster of more than ``max_theme_share`` of the rows (and at least
+    twice ``size``) clustered again on its own rows, once; its sub-clusters replace it when
+    there are at least two (else it stays: one big theme with no inner structure)."""
+    n = len(labels)
+    if settings.max_theme_share >= 1.0:
+        return labels
+    labels = labels.copy()
+    next_label = int(labels.max()) + 1 if n else 0
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        if len(members) <= settings.max_theme_share * n or len(members) < 2 * size:
+            continue
+        sub = _cluster_labels(unit[members], settings, size)
+        found = np.unique(sub[sub >= 0])
+        if len(found) < 2:
+            continue
+        labels[members] = -1
+        for sub_label in found:
+            labels[members[sub == sub_label]] = next_label
+            next_label += 1
+    return labels
+
+
 def cap_firm_share(ordered_members: Sequence[int], firm_ids: Sequence[str], max_share: float) -> list[int]:
     """Trim ``ordered_members`` (most central first) until no firm holds more than
     ``max_share`` of them; each firm over the cap keeps its most central members.
@@ -281,9 +311,8 @@ def cluster_themes(
         return []
 
     size = theme_min_cluster_size(n, settings)
-    kept_clusters = _cross_firm_clusters(
-        _cluster_labels(unit, settings, size), unit, firm_ids, settings, size
-    )
+    labels = _split_oversized(_cluster_labels(unit, settings, size), unit, settings, size)
+    kept_clusters = _cross_firm_clusters(labels, unit, firm_ids, settings, size)
 
     documents = [
         " ".join(f"{topics[i].summary} {' '.join(topics[i].keywords)}" for i in members)
