@@ -45,6 +45,7 @@ BOILERPLATE_STOP_WORDS: frozenset[str] = _word_set(
     just know think kind sort like really actually obviously basically mean maybe little bit
     lot gonna wanna gotta going want say said look looking thing things right yep um uh
     got gotcha guess sorry chief officer vice president ceo cfo
+    hope answered answers apologies apologize apologise wish wishing
     thats weve dont ill im ive youve youre wouldnt theres lets doesnt didnt isnt arent wasnt
     werent cant wont id youd hes shes theyre theyve theyll youll wed shouldnt couldnt havent
     hasnt hadnt whats heres
@@ -61,7 +62,7 @@ EARNINGS_CALL_STOP_WORDS: frozenset[str] = _word_set(
     """
     quarter quarters quarterly year years yearly month months week weeks day days today
     million millions billion billions thousand percent percentage basis points point
-    first second third fourth half end ending period periods date time times
+    first second third fourth half end ending period periods date time
     ll ve don didn doesn isn wasn aren won re
     continue continued continues continuing mentioned mention include including included
     includes impact impacted expect expected expecting believe come coming comes came
@@ -74,7 +75,7 @@ EARNINGS_CALL_STOP_WORDS: frozenset[str] = _word_set(
     number result results performance business company companies working work worked
     moving move getting trying wanted feel having thinking probably pretty especially
     particularly primarily approximately compared versus despite far real add added
-    help helped update potential driven related available
+    help helped update potential driven related available non gaap
     """
 )
 
@@ -136,6 +137,7 @@ _PHRASE_PATTERNS: tuple[str, ...] = (
     r"(?i:\blook(?:ing)?\s+forward\s+to\s+(?:speaking|talking|seeing|updating|catching\s+up)\s+(?:with\s+)?"
     r"(?:you|all|everyone).{0,60}\b(?:call|quarter|soon|months|year)\b)",
     r"(?i:\bclosing\s+(?:remarks|comments)\b)",
+    r"(?i:\b(?:does|did)\s+(?:that|this)\s+answer\s+your\s+question\b)",
     # --- safe harbor ------------------------------------------------------------------------
     r"(?i:\bforward[- ]looking\s+(?:statements?|information)\b)",
     r"(?i:\bsafe[- ]harbou?r\b)",
@@ -153,6 +155,16 @@ _PHRASE_RE = re.compile("|".join(f"(?:{p})" for p in _PHRASE_PATTERNS))
 # open with "before/as/after" and is not long; "go ahead" only in a short exchange.
 _SHORT_SENTENCE_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"\bgo\s+ahead\b", re.IGNORECASE), 8),
+    # Q&A courtesies, only as a short sentence of their own: "Hope that answers your question.",
+    # "Apologies, I was on mute." ("We hope this helps customers cut costs ..." is longer).
+    (
+        re.compile(
+            r"\bhope\s+(?:that|this|it|i)\s+(?:\w+\s+)?(?:answers?|answered|helps?|helped|clarifies)\b",
+            re.IGNORECASE,
+        ),
+        12,
+    ),
+    (re.compile(r"^\W*(?:my\s+)?apolog(?:ies|ize|ise)\b", re.IGNORECASE), 12),
     (
         re.compile(
             r"^(?!\W*(?:before|as|after)\b).*?"

@@ -242,6 +242,7 @@ def compare_configurations(
 
     rows = []
     reductions: dict = {}
+    call_share = word_call_share(real_calls)
     for config in configurations:
         t0 = time.perf_counter()
         models = {
@@ -265,6 +266,7 @@ def compare_configurations(
             "demo_ari_planted_sentences": _mean([f.get("ari_planted_sentences") for f in demo["firms"]]),
             "demo_topics_per_firm": demo["overall"]["topics_per_firm"],
             "demo_coherence": demo["overall"]["coherence"],
+            "generic_keywords": generic_keyword_share(real["firms"], call_share),
             "topic_seconds": round(real["seconds"]["topics"] + demo["seconds"]["topics"], 1),
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "example_labels": {f["firm_id"]: f["labels"][:4] for f in real["firms"][:4]},
@@ -273,6 +275,32 @@ def compare_configurations(
         if progress is not None:
             progress(json.dumps(row))
     return rows
+
+
+#: A word used in at least this share of the corpus's calls is "generic": every call says it.
+GENERIC_CALL_SHARE = 0.5
+
+
+def word_call_share(calls: Sequence) -> dict[str, float]:
+    """Share of ``calls`` in which each lower-cased word occurs."""
+    from ftm_assets.modeling.phrases import words_of
+
+    seen: dict[str, int] = {}
+    for call in calls:
+        for word in {w.lower() for text in call.texts for w in words_of(text)}:
+            seen[word] = seen.get(word, 0) + 1
+    return {word: n / len(calls) for word, n in seen.items()} if calls else {}
+
+
+def generic_keyword_share(firm_rows: Sequence[dict], call_share: dict[str, float]) -> float | None:
+    """Share of the top keywords (``evaluate.GENERIC_TOP_N`` per topic) all of whose words occur
+    in at least ``GENERIC_CALL_SHARE`` of the calls ("quarter", "business", "year"): keywords
+    that say nothing about what this topic, rather than any call, is about."""
+    keywords = [k for row in firm_rows for topic in row.get("keywords", []) for k in topic]
+    if not keywords:
+        return None
+    generic = sum(all(call_share.get(w, 0.0) >= GENERIC_CALL_SHARE for w in k.split()) for k in keywords)
+    return round(generic / len(keywords), 4)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -287,6 +315,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         ("coherence", "NPMI"),
         ("coherence_p10", "NPMI p10"),
         ("diversity", "diversity"),
+        ("generic_keywords", "generic keywords"),
         ("outlier_share", "outliers"),
         ("boilerplate_share", "boilerplate"),
         ("demo_ari", "demo ARI"),

@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 PLANTED_COLUMN = "planted_topic"
+#: Keywords per topic kept in the per-firm rows (and scored by ``generic_keyword_share``).
+GENERIC_TOP_N = 5
 
 
 def load_calls(
@@ -161,6 +163,7 @@ def evaluate_calls(
         seconds["metrics"] += time.perf_counter() - t2
         row = quality.as_dict()
         row["labels"] = [t.label for t in topics.topics]
+        row["keywords"] = [list(t.keywords[:GENERIC_TOP_N]) for t in topics.topics]
         if planted is not None and (call.firm_id, call.quarter) in planted:
             row.update(_planted_scores(call, topics, planted[(call.firm_id, call.quarter)]))
         firms.append(quality)
