@@ -274,7 +274,7 @@ def adjusted_rand(truth: Sequence, predicted: Sequence) -> float:
 class QualityThresholds:
     """What the per-firm asset check accepts (see docs/quality.md for how they were set)."""
 
-    min_coherence: float = -0.2
+    min_coherence: float = -0.4
     min_diversity: float = 0.8
     max_outlier_share: float = 0.35
     max_boilerplate_share: float = 0.2
