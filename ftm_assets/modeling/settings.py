@@ -8,7 +8,8 @@ so a typo in a backend or policy name fails before any model is fitted.
 Firm-topic defaults were chosen by the configuration comparison in docs/quality.md (real calls
 and planted-topic demo calls): UMAP 30 neighbours / 5 components / min_dist 0 / cosine and HDBSCAN
 ``min_cluster_size`` 10, a little coarser than BERTopic's 15 neighbours, which split one call's
-themes into more, less coherent topics.
+themes into more, less coherent topics. Keyword defaults (earnings-call stop words, frequent
+words damped, participant names dropped) were chosen by the representation comparison there.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class FirmTopicSettings:
     ``min_sentences`` counts the sentences left after boilerplate is removed; below it the
     call gets outcome ``"too_few_sentences"``. UMAP and HDBSCAN sizes are upper bounds: they
     are clamped to what a small call can support.
+
+    Keywords (docs/quality.md, "Keywords that carry meaning"): uni- to ``ngram_max``-grams;
+    ``earnings_stop_words`` adds ``boilerplate.EARNINGS_CALL_STOP_WORDS`` ("quarter", "million",
+    ...) to the English and courtesy stop words; ``reduce_frequent_words`` and
+    ``bm25_weighting`` are BERTopic's ``ClassTfidfTransformer`` options;
+    ``drop_participant_names`` makes the names of the call's participants and host firm stop
+    words of that call (``phrases.participant_names``).
     """
 
     min_sentences: int = 30
