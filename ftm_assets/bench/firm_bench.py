@@ -27,24 +27,15 @@ import pandas as pd
 
 from ftm_assets.bench.naive import _dim, run_naive_firms
 from ftm_assets.bench.timing import StageTimer
+from ftm_assets.quality.corpus import REAL_CORPUS, default_corpus_path, require_corpus
 
-__all__ = ["REAL_CORPUS", "default_corpus_path", "run_pipeline_firms", "select_real_calls"]
-
-REAL_CORPUS = Path("shared") / "data" / "earnings21" / "corpus.parquet"
-
-
-def default_corpus_path() -> Path:
-    """``../shared/data/earnings21/corpus.parquet`` relative to the repository root."""
-    return Path(__file__).resolve().parents[2].parent / REAL_CORPUS
-
-
-def require_corpus(path: Path) -> Path:
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"real calls not found at {path}: the firm-stage bench runs on the Earnings-21 corpus "
-            "(../shared/data/earnings21/corpus.parquet next to the repository); pass --corpus PATH"
-        )
-    return Path(path)
+__all__ = [
+    "REAL_CORPUS",
+    "default_corpus_path",
+    "require_corpus",
+    "run_pipeline_firms",
+    "select_real_calls",
+]
 
 
 def select_real_calls(corpus: Path, quarter: str, n_firms: int | None, out: Path) -> tuple[list[str], int]:

@@ -3,6 +3,9 @@
 Prints per-quarter coherence (NPMI), diversity, outlier share and boilerplate share, plus the
 adjusted Rand index against ``planted_topic`` when the file has that column (the demo calls).
 Topic settings can be overridden with ``--set name=value`` (fields of ``FirmTopicSettings``).
+``--themes`` adds each quarter's offline themes (extractive names, largest theme's share of the
+topics, planted purity on the demo calls); ``--compare SUITE`` instead runs a configuration
+comparison of ``quality/compare.py`` on the file plus 12 demo calls and prints its table.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="embedding device (auto, cpu, cuda)")
     p.add_argument("--firms", action="store_true", help="also print one line per firm (text mode)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--themes", action="store_true", help="also build each quarter's offline themes and print their names"
+    )
+    p.add_argument(
+        "--compare",
+        metavar="SUITE",
+        default=None,
+        help="compare the configurations of SUITE (representation, clustering) instead; prints a table",
+    )
     p.set_defaults(func=run)
 
 
@@ -72,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     env = load_settings()
     encoder = SentenceEncoder.load(env.embedding_model, args.device, env.embed_batch_size)
     progress = None if args.json else (lambda line: print(line, file=sys.stderr))
+    if args.compare:
+        return _compare(args, encoder)
     report = evaluate_transcripts(
         args.path,
         encoder,
@@ -81,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         progress=progress,
     )
+    if args.themes:
+        from ftm_assets.quality.theme_quality import evaluate_themes
+
+        report["themes"] = evaluate_themes(
+            args.path, encoder, settings, quarter=args.quarter, cache_dir=args.cache_dir
+        )["quarters"]
     if args.json:
         print(json.dumps(report, default=str))
         return 0
@@ -106,8 +126,33 @@ def run(args: argparse.Namespace) -> int:
                 f"outliers {_fmt(f['outlier_share'])}"
                 + (f" ARI {_fmt(f['ari'])}" if "ari" in f else "")
             )
+    if args.themes:
+        _print_themes(report["themes"])
     for message in report["unreadable_firms"]:
         print(f"unreadable: {message}", file=sys.stderr)
+    return 0
+
+
+def _print_themes(themes: dict) -> None:
+    for quarter, q in themes.items():
+        share = "-" if q["largest_theme_share"] is None else f"{q['largest_theme_share']:.2f}"
+        print(f"themes {quarter}: {q['themes']} themes over {q['topics']} topics, largest share {share}")
+        for theme in q["names"]:
+            planted = f"  [planted {theme['planted']} {theme['purity']:.2f}]" if "planted" in theme else ""
+            print(f"  {theme['topics']:>3} topics {theme['firms']:>3} firms  {theme['name']}{planted}")
+
+
+def _compare(args: argparse.Namespace, encoder) -> int:
+    from ftm_assets.quality.compare import markdown_table, run_comparison, select
+
+    rows = run_comparison(
+        Path(args.path),
+        select(args.compare),
+        encoder,
+        cache_dir=args.cache_dir,
+        progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
+    )
+    print(json.dumps(rows) if args.json else markdown_table(rows))
     return 0
 
 

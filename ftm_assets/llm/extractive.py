@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from ftm_assets.llm.prompts import ThemePromptInput, TopicPromptInput, prompt_keywords
 from ftm_assets.llm.text import clip_text, cut_at_sentence_boundary, normalize_whitespace
+from ftm_assets.modeling.firm_topics import topic_stop_words
+from ftm_assets.modeling.phrases import phrase_name
 
 #: Representative sentences quoted in an extractive topic summary, and keywords named in it.
 EXTRACTIVE_TOPIC_SENTENCES = 2
@@ -62,16 +64,29 @@ def distinct_keywords(keywords: list[str]) -> list[str]:
     return out
 
 
-def extractive_theme_text(theme: ThemePromptInput, max_description_chars: int = 1200) -> tuple[str, str]:
-    """``(name, description)`` of a theme from its keywords and most central summary.
+def extractive_theme_name(keywords: Sequence[str], summaries: Sequence[str]) -> str:
+    """A short noun phrase naming a theme, taken from its member summaries: the phrase in which
+    the summaries use the theme's best keywords ("Crude oil prices", "Foreign exchange
+    headwinds"; see ``modeling.phrases.phrase_name``). Without such a phrase, the first
+    ``THEME_NAME_KEYWORDS`` keywords joined ("Pricing, Demand and Supply Chain"); without
+    keywords, "Unnamed theme"."""
+    kept = distinct_keywords(prompt_keywords(keywords))
+    texts = [normalize_whitespace(str(s)) for s in summaries]
+    phrase = phrase_name(kept, texts, frozenset(topic_stop_words())) if kept else None
+    if phrase:
+        return clip_text(phrase[:1].upper() + phrase[1:], 80)
+    name_words = [k[:1].upper() + k[1:] for k in kept[:THEME_NAME_KEYWORDS]]
+    return clip_text(_join_phrase(name_words), 80) if name_words else "Unnamed theme"
 
-    The name joins the first ``THEME_NAME_KEYWORDS`` keywords ("Pricing, Demand and Supply
-    Chain"); the description names up to ``EXTRACTIVE_KEYWORDS`` keywords and quotes the start of
-    the most central summary.
+
+def extractive_theme_text(theme: ThemePromptInput, max_description_chars: int = 1200) -> tuple[str, str]:
+    """``(name, description)`` of a theme from its keywords and most central summaries.
+
+    The name is ``extractive_theme_name``; the description names up to ``EXTRACTIVE_KEYWORDS``
+    keywords and quotes the start of the most central summary.
     """
     keywords = distinct_keywords(prompt_keywords(theme.keywords))
-    name_words = [k[:1].upper() + k[1:] for k in keywords[:THEME_NAME_KEYWORDS]]
-    name = clip_text(_join_phrase(name_words), 80) if name_words else "Unnamed theme"
+    name = extractive_theme_name(theme.keywords, theme.summaries)
     parts = []
     if keywords:
         parts.append(f"Firms discussed {_join_phrase(keywords[:EXTRACTIVE_KEYWORDS])}.")

@@ -66,6 +66,11 @@ class SentenceEncoder:
         batch = batch_size or (256 if resolved.startswith("cuda") else 32)
         return cls(load_sentence_transformer(model, resolved), model or BUNDLED_MODEL_ID, batch)
 
+    @property
+    def sentence_model(self):
+        """The loaded SentenceTransformer (for BERTopic representation models that embed words)."""
+        return self._model
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)

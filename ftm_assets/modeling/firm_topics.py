@@ -3,11 +3,27 @@
 Choices, and why:
 
 * **Sub-models passed in, embeddings precomputed.** BERTopic gets a UMAP, an HDBSCAN (or
-  fast_hdbscan / cuML) and a CountVectorizer built here from ``FirmTopicSettings``, and the
-  sentence embeddings computed upstream; it never loads an embedding model itself.
+  fast_hdbscan / cuML) built here from ``FirmTopicSettings``, and the sentence embeddings
+  computed upstream; it never loads an embedding model itself. The sub-models it may be given are
+  parameters of ``build_firm_topics``, as they are of BERTopic: ``umap_model``, ``vectorizer_model``,
+  ``ctfidf_model`` and ``representation_model`` (one model or a list), each built from the
+  settings when not given (``make_vectorizer``, ``make_ctfidf_model``,
+  ``make_representation_model``). A representation that embeds words (``KeyBERTInspired``,
+  ``MaximalMarginalRelevance``) also needs ``embedding_model``; the pipeline's default
+  representation embeds nothing, so topic workers never hold the embedding model.
+* **Keywords that carry meaning.** c-TF-IDF with ``reduce_frequent_words`` (a word used by
+  every topic of the call gets a dampened weight) over uni- to ``ngram_max``-grams, with
+  English, courtesy/operator and (``earnings_stop_words``) earnings-call framing words
+  ("quarter", "million", "year", "continue") removed; chosen by measurement
+  (docs/quality.md).
+* **Labels are phrases, people are not keywords.** A topic's label is the short noun phrase
+  its own sentences use for its keywords (``phrases.phrase_name``: "crude oil prices", not
+  "prices / crude / oil"); the names of the call's participants and host firm, read from its
+  boilerplate sentences (``phrases.participant_names``), are stop words of that call
+  (``drop_participant_names``), so "juan / steve / dan" never becomes a topic.
 * **Boilerplate never forms a topic.** Sentences that ``is_boilerplate`` flags ("Thank you,
   Mike.", operator lines, safe harbor) are left out of the fit and get ``OUTLIER_TOPIC``; the
-  vectorizer's stop words are English plus ``BOILERPLATE_STOP_WORDS``.
+  vectorizer's stop words include ``BOILERPLATE_STOP_WORDS``.
 * **Safe for small calls.** ``min_sentences`` counts the substantive sentences; fewer gives
   outcome ``"too_few_sentences"`` (never a bogus topic). Above it, UMAP's neighbours and
   components and HDBSCAN's sizes are clamped to what the call can support (see
@@ -35,7 +51,8 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, is_boilerplate
+from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, EARNINGS_CALL_STOP_WORDS, is_boilerplate
+from ftm_assets.modeling.phrases import participant_names, phrase_name
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import OUTLIER_TOPIC, FirmCall, FirmTopics, TopicRecord
 
@@ -46,8 +63,11 @@ __all__ = [
     "clamped_clusterer",
     "clamped_min_cluster_size",
     "clamped_umap",
+    "make_ctfidf_model",
+    "make_representation_model",
     "make_vectorizer",
     "most_central",
+    "topic_label",
     "topic_stop_words",
 ]
 
@@ -70,16 +90,44 @@ def _quiet_bertopic():
         logger.setLevel(previous)
 
 
-def topic_stop_words() -> list[str]:
-    """English stop words plus courtesy/operator words, sorted (a stable vectorizer config)."""
-    return sorted(ENGLISH_STOP_WORDS | BOILERPLATE_STOP_WORDS)
+def topic_stop_words(earnings: bool = True) -> list[str]:
+    """English stop words plus courtesy/operator words and, with ``earnings``, the earnings-call
+    framing words (``EARNINGS_CALL_STOP_WORDS``); sorted (a stable vectorizer config)."""
+    words = ENGLISH_STOP_WORDS | BOILERPLATE_STOP_WORDS
+    return sorted(words | EARNINGS_CALL_STOP_WORDS if earnings else words)
 
 
-def make_vectorizer() -> CountVectorizer:
-    """The CountVectorizer used for topic keywords: uni- and bigrams, ``min_df=1``."""
+def make_vectorizer(settings: FirmTopicSettings | None = None) -> CountVectorizer:
+    """The CountVectorizer of topic keywords (``settings`` default: ``FirmTopicSettings()``):
+    uni- to ``ngram_max``-grams, ``min_df=1``, stop words per ``earnings_stop_words``."""
+    settings = settings or FirmTopicSettings()
     return CountVectorizer(
-        stop_words=topic_stop_words(), ngram_range=(1, 2), min_df=1, token_pattern=TOKEN_PATTERN
+        stop_words=topic_stop_words(settings.earnings_stop_words),
+        ngram_range=(1, settings.ngram_max),
+        min_df=1,
+        token_pattern=TOKEN_PATTERN,
     )
+
+
+def make_ctfidf_model(settings: FirmTopicSettings | None = None) -> Any:
+    """BERTopic's ``ClassTfidfTransformer`` with the settings' ``reduce_frequent_words`` and
+    ``bm25_weighting``."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    settings = settings or FirmTopicSettings()
+    return ClassTfidfTransformer(
+        reduce_frequent_words=settings.reduce_frequent_words, bm25_weighting=settings.bm25_weighting
+    )
+
+
+def make_representation_model(settings: FirmTopicSettings | None = None) -> Any:
+    """The default representation model: ``None``, i.e. the c-TF-IDF keywords as they are.
+
+    Re-ranking models that embed candidate words (``KeyBERTInspired``, ``MaximalMarginalRelevance``)
+    were measured (docs/quality.md) and can be passed to ``build_firm_topics``; they are not the
+    default because they need the embedding model in every topic worker.
+    """
+    return None
 
 
 def _import_cuml() -> Any:
@@ -214,8 +262,45 @@ def _keywords(model: Any, topic: int, top_n: int) -> tuple[str, ...]:
     return tuple(word for word, _score in words if word)[:top_n]
 
 
-def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopicSettings) -> FirmTopics:
+def _vectorizer_stop_words(vectorizer: CountVectorizer) -> frozenset[str]:
+    words = vectorizer.get_stop_words()
+    return frozenset(words) if words else frozenset()
+
+
+def _without_names(vectorizer: CountVectorizer, names: frozenset[str]) -> CountVectorizer:
+    """``vectorizer`` with ``names`` added to its stop words (a no-op without names)."""
+    if names:
+        vectorizer.set_params(stop_words=sorted(_vectorizer_stop_words(vectorizer) | names))
+    return vectorizer
+
+
+def topic_label(keywords: tuple[str, ...], member_texts: list[str], excluded: frozenset[str]) -> str | None:
+    """A short noun phrase from the topic's own sentences ("crude oil prices"), else the first
+    three keywords joined with " / "; ``None`` without keywords."""
+    if not keywords:
+        return None
+    return phrase_name(keywords, member_texts, excluded) or " / ".join(keywords[:3])
+
+
+def build_firm_topics(
+    call: FirmCall,
+    embeddings: np.ndarray,
+    settings: FirmTopicSettings,
+    *,
+    vectorizer_model: CountVectorizer | None = None,
+    ctfidf_model: Any = None,
+    representation_model: Any = None,
+    embedding_model: Any = None,
+    umap_model: Any = None,
+) -> FirmTopics:
     """Topic-model one call. ``embeddings[i]`` is the embedding of ``call.sentences[i]``.
+
+    The keyword sub-models default to those the settings describe (``make_vectorizer``,
+    ``make_ctfidf_model``, ``make_representation_model``); passed-in vectorizer and c-TF-IDF
+    models are cloned, so one instance can serve many calls. ``embedding_model`` (a
+    SentenceTransformer) is only needed by a representation model that embeds words.
+    ``umap_model`` (anything with ``fit_transform``) replaces the settings' clamped UMAP; the
+    caller then sizes it for the call.
 
     Returns ``FirmTopics`` whose ``assignments[i]`` is the topic of sentence position ``i``
     (``OUTLIER_TOPIC`` for boilerplate and outliers) and whose topics are numbered 0..k-1 by
@@ -239,15 +324,27 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
 
     docs = [texts[i] for i in fit_positions]
     fit_vectors = vectors[fit_positions]
-    vectorizer = make_vectorizer()
+    from sklearn.base import clone
+
+    vectorizer = make_vectorizer(settings) if vectorizer_model is None else clone(vectorizer_model)
+    names = (
+        participant_names(texts, ~substantive, call.firm_name or "")
+        if settings.drop_participant_names
+        else frozenset()
+    )
+    vectorizer = _without_names(vectorizer, names)
     analyzer = vectorizer.build_analyzer()
     if not any(analyzer(doc) for doc in docs):
         return FirmTopics((), assignments, detail=f"{counts}; no content words left after stop words")
 
     from bertopic import BERTopic  # heavy import; only when modelling
 
+    ctfidf = make_ctfidf_model(settings) if ctfidf_model is None else clone(ctfidf_model)
+    representation = make_representation_model(settings) if representation_model is None else representation_model
     model = BERTopic(
-        umap_model=clamped_umap(
+        umap_model=umap_model
+        if umap_model is not None
+        else clamped_umap(
             n_fit,
             n_neighbors=settings.umap_n_neighbors,
             n_components=settings.umap_n_components,
@@ -263,6 +360,9 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
             min_samples=settings.min_samples,
         ),
         vectorizer_model=vectorizer,
+        ctfidf_model=ctfidf,
+        representation_model=representation,
+        embedding_model=embedding_model,
         top_n_words=settings.top_n_words,
         calculate_probabilities=False,
         verbose=False,
@@ -286,7 +386,12 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
         if not np.array_equal(reduced, topics):
             with _quiet_bertopic():  # its "custom list of topic assignments" warning is expected here
                 model.update_topics(
-                    docs, topics=reduced.tolist(), vectorizer_model=vectorizer, top_n_words=settings.top_n_words
+                    docs,
+                    topics=reduced.tolist(),
+                    vectorizer_model=vectorizer,
+                    ctfidf_model=ctfidf,
+                    representation_model=representation,
+                    top_n_words=settings.top_n_words,
                 )
             topics = reduced
 
@@ -294,6 +399,7 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
     topic_ids, sizes = np.unique(topics[topics != OUTLIER_TOPIC], return_counts=True)
     # Largest first; ties keep BERTopic's (frequency-sorted) order.
     ordered = [int(t) for t in topic_ids[np.lexsort((topic_ids, -sizes))]]
+    excluded = _vectorizer_stop_words(vectorizer)
     records = []
     final = np.full(n_sentences, OUTLIER_TOPIC, dtype=np.int64)
     for local_id, bertopic_id in enumerate(ordered):
@@ -304,7 +410,7 @@ def build_firm_topics(call: FirmCall, embeddings: np.ndarray, settings: FirmTopi
             TopicRecord(
                 local_topic_id=local_id,
                 keywords=keywords,
-                label=" / ".join(keywords[:3]) if keywords else f"topic {local_id}",
+                label=topic_label(keywords, [texts[i] for i in members], excluded) or f"topic {local_id}",
                 size=len(members),
                 representative_positions=tuple(
                     int(p) for p in most_central(vectors, members, settings.representative_sentences)

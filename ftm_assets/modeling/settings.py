@@ -8,7 +8,8 @@ so a typo in a backend or policy name fails before any model is fitted.
 Firm-topic defaults were chosen by the configuration comparison in docs/quality.md (real calls
 and planted-topic demo calls): UMAP 30 neighbours / 5 components / min_dist 0 / cosine and HDBSCAN
 ``min_cluster_size`` 10, a little coarser than BERTopic's 15 neighbours, which split one call's
-themes into more, less coherent topics.
+themes into more, less coherent topics. Keyword defaults (earnings-call stop words, frequent
+words damped, participant names dropped) were chosen by the representation comparison there.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class FirmTopicSettings:
     ``min_sentences`` counts the sentences left after boilerplate is removed; below it the
     call gets outcome ``"too_few_sentences"``. UMAP and HDBSCAN sizes are upper bounds: they
     are clamped to what a small call can support.
+
+    Keywords (docs/quality.md, "Keywords that carry meaning"): uni- to ``ngram_max``-grams;
+    ``earnings_stop_words`` adds ``boilerplate.EARNINGS_CALL_STOP_WORDS`` ("quarter", "million",
+    ...) to the English and courtesy stop words; ``reduce_frequent_words`` and
+    ``bm25_weighting`` are BERTopic's ``ClassTfidfTransformer`` options;
+    ``drop_participant_names`` makes the names of the call's participants and host firm stop
+    words of that call (``phrases.participant_names``).
     """
 
     min_sentences: int = 30
@@ -52,9 +60,15 @@ class FirmTopicSettings:
     top_n_words: int = 10
     representative_sentences: int = 5
     random_state: int = 42
+    ngram_max: int = 2
+    earnings_stop_words: bool = True
+    reduce_frequent_words: bool = True
+    bm25_weighting: bool = False
+    drop_participant_names: bool = True
 
     def __post_init__(self) -> None:
         _check_backend(self.cluster_backend)
+        _require(1 <= self.ngram_max <= 4, f"ngram_max must be in 1..4, got {self.ngram_max}")
         _require(
             self.outlier_policy in OUTLIER_POLICIES,
             f"outlier_policy must be one of {OUTLIER_POLICIES}, got {self.outlier_policy!r}",
@@ -95,6 +109,8 @@ class ThemeSettings:
     exact size used when ``min_cluster_size_at_10k_topics`` is 0. ``min_cohesion_ratio``: a cluster whose
     cohesion (mean cosine of its members to their centroid) is below this fraction of the
     median cluster's is a catch-all of unrelated topics and is dropped; 0 keeps every cluster.
+    ``max_theme_share``: a cluster holding more than this share of the quarter's topics is
+    clustered again on its own (``themes._split_oversized``); 1 turns that off.
     """
 
     method: str = "umap_hdbscan"
@@ -104,6 +120,7 @@ class ThemeSettings:
     min_firms: int = 2
     max_firm_share: float = 0.4
     min_cohesion_ratio: float = 0.8
+    max_theme_share: float = 0.4
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
     pca_components: int = 32
@@ -131,6 +148,9 @@ class ThemeSettings:
         _require(
             0.0 <= self.min_cohesion_ratio <= 1.0,
             f"min_cohesion_ratio must be in [0, 1], got {self.min_cohesion_ratio}",
+        )
+        _require(
+            0.0 < self.max_theme_share <= 1.0, f"max_theme_share must be in (0, 1], got {self.max_theme_share}"
         )
         _require(self.umap_n_neighbors >= 2, f"umap_n_neighbors must be >= 2, got {self.umap_n_neighbors}")
         _require(self.umap_n_components >= 1, f"umap_n_components must be >= 1, got {self.umap_n_components}")

@@ -32,6 +32,12 @@ Choices, and why:
   0.32-0.50; the demo quarter's themes (real embeddings) score 0.71-0.98 against a floor of
   0.66, and keep all 8 themes. 0.85 would also drop a ~290-topic catch-all at 10,000 planted
   topics, but leaves the demo's loosest theme only 0.01 above the floor.
+* **No theme swallows the quarter.** HDBSCAN's excess-of-mass selection can keep one cluster
+  holding most of a small quarter's topics (2020Q2 of the real calls: 92 of 105 topics in one
+  "theme" before this rule). A cluster above ``max_theme_share`` (0.4) of the quarter's topics
+  is clustered again on its own rows, once, and its sub-clusters replace it when there are
+  two or more. The demo quarter's largest theme holds 16 % of its topics, the planted tests'
+  largest 33 %, so neither is touched.
 * **Cross-firm by construction.** A cluster is a theme only if it spans ``min_firms`` firms
   and no firm holds more than ``max_firm_share`` of its topics. A firm over the share keeps
   only its most central topics up to the cap (the others become unassigned), repeated until
@@ -39,7 +45,9 @@ Choices, and why:
   fail ``min_firms`` or the quarter's ``min_cluster_size`` are dropped.
 * **Keywords** are c-TF-IDF (BERTopic's formula: term frequency per cluster times
   ``log(1 + mean words per cluster / term frequency over all clusters)``) over each cluster's
-  summaries and topic keywords, with the firm stage's vectorizer and stop words.
+  summaries and topic keywords, with the firm stage's vectorizer and stop words, restricted to
+  terms whose words are keywords of some topic of the quarter (so a name quoted in a summary,
+  "Thanks, Steve", never becomes a theme keyword: the firm stage drops participant names).
 * **Deterministic order**: largest theme first, ties by the smallest member index; members
   and central summaries most central (closest to the centroid) first.
 """
@@ -180,6 +188,30 @@ def _cluster_labels(unit: np.ndarray, settings: ThemeSettings, min_cluster_size:
     return np.asarray(clusterer.fit(graph).labels_)
 
 
+def _split_oversized(labels: np.ndarray, unit: np.ndarray, settings: ThemeSettings, size: int) -> np.ndarray:
+    """``labels`` with each cluster of more than ``max_theme_share`` of the rows (and at least
+    twice ``size``) clustered again on its own rows, once; its sub-clusters replace it when
+    there are at least two (else it stays: one big theme with no inner structure)."""
+    n = len(labels)
+    if settings.max_theme_share >= 1.0:
+        return labels
+    labels = labels.copy()
+    next_label = int(labels.max()) + 1 if n else 0
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        if len(members) <= settings.max_theme_share * n or len(members) < 2 * size:
+            continue
+        sub = _cluster_labels(unit[members], settings, size)
+        found = np.unique(sub[sub >= 0])
+        if len(found) < 2:
+            continue
+        labels[members] = -1
+        for sub_label in found:
+            labels[members[sub == sub_label]] = next_label
+            next_label += 1
+    return labels
+
+
 def cap_firm_share(ordered_members: Sequence[int], firm_ids: Sequence[str], max_share: float) -> list[int]:
     """Trim ``ordered_members`` (most central first) until no firm holds more than
     ``max_share`` of them; each firm over the cap keeps its most central members.
@@ -202,8 +234,11 @@ def cap_firm_share(ordered_members: Sequence[int], firm_ids: Sequence[str], max_
         kept = trimmed
 
 
-def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
-    """Top ``top_n`` c-TF-IDF words of each document (one document per cluster)."""
+def _ctfidf_keywords(
+    documents: list[str], top_n: int, allowed_words: frozenset[str] | None = None
+) -> list[tuple[str, ...]]:
+    """Top ``top_n`` c-TF-IDF words of each document (one document per cluster); with
+    ``allowed_words``, only terms made of those words."""
     vectorizer = make_vectorizer()
     analyzer = vectorizer.build_analyzer()
     if not any(analyzer(doc) for doc in documents):
@@ -215,6 +250,9 @@ def _ctfidf_keywords(documents: list[str], top_n: int) -> list[tuple[str, ...]]:
     idf = np.log(1.0 + words_per_cluster.mean() / word_totals)
     tf = sp.diags(1.0 / np.where(words_per_cluster > 0, words_per_cluster, 1.0)) @ counts
     scores = (tf @ sp.diags(idf)).toarray()
+    if allowed_words is not None:
+        usable = np.array([set(term.split()) <= allowed_words for term in vocabulary], dtype=bool)
+        scores[:, ~usable] = 0.0
     keywords = []
     for row in scores:
         present = np.flatnonzero(row > 0)
@@ -273,15 +311,17 @@ def cluster_themes(
         return []
 
     size = theme_min_cluster_size(n, settings)
-    kept_clusters = _cross_firm_clusters(
-        _cluster_labels(unit, settings, size), unit, firm_ids, settings, size
-    )
+    labels = _split_oversized(_cluster_labels(unit, settings, size), unit, settings, size)
+    kept_clusters = _cross_firm_clusters(labels, unit, firm_ids, settings, size)
 
     documents = [
         " ".join(f"{topics[i].summary} {' '.join(topics[i].keywords)}" for i in members)
         for members in kept_clusters
     ]
-    keywords = _ctfidf_keywords(documents, settings.top_n_words) if documents else []
+    # Only words some member topic has as a keyword: the firm stage already removed stop words
+    # and the call's participant names from those, which a quoted sentence may still hold.
+    allowed = frozenset(w for topic in topics for keyword in topic.keywords for w in keyword.lower().split())
+    keywords = _ctfidf_keywords(documents, settings.top_n_words, allowed) if documents else []
     return [
         ThemeCluster(
             member_indices=tuple(members),

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 PLANTED_COLUMN = "planted_topic"
+#: Keywords per topic kept in the per-firm rows (and scored by ``generic_keyword_share``).
+GENERIC_TOP_N = 5
 
 
 def load_calls(
@@ -138,9 +141,12 @@ def evaluate_calls(
     planted: dict[tuple[str, str], dict[int, str]] | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    sub_models: Mapping[str, Any] | None = None,
 ) -> dict:
     """Embed, topic-model and score ``calls`` (``settings`` default: ``FirmTopicSettings()``);
-    returns per-quarter aggregates and per-firm rows."""
+    returns per-quarter aggregates and per-firm rows (with each topic's label).
+    ``sub_models`` are keyword arguments of ``build_firm_topics`` (``vectorizer_model``,
+    ``ctfidf_model``, ``representation_model``, ``embedding_model``)."""
     settings = settings or FirmTopicSettings()
     firms: list[FirmQuality] = []
     rows: list[dict] = []
@@ -149,13 +155,15 @@ def evaluate_calls(
         t0 = time.perf_counter()
         emb = embed_cached(encoder, call.texts, cache_dir)
         t1 = time.perf_counter()
-        topics = build_firm_topics(call, emb, settings)
+        topics = build_firm_topics(call, emb, settings, **(sub_models or {}))
         t2 = time.perf_counter()
         quality = firm_quality(call, topics, settings.top_n_words)
         seconds["embed"] += t1 - t0
         seconds["topics"] += t2 - t1
         seconds["metrics"] += time.perf_counter() - t2
         row = quality.as_dict()
+        row["labels"] = [t.label for t in topics.topics]
+        row["keywords"] = [list(t.keywords[:GENERIC_TOP_N]) for t in topics.topics]
         if planted is not None and (call.firm_id, call.quarter) in planted:
             row.update(_planted_scores(call, topics, planted[(call.firm_id, call.quarter)]))
         firms.append(quality)

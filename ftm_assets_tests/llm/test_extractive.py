@@ -47,11 +47,29 @@ def test_theme_text_from_keywords_and_central_summary() -> None:
         summaries=["Firms raised prices to offset freight costs. Demand held up.", "Another summary."],
     )
     name, description = extractive_theme_text(theme)
-    assert name == "Supply chain, Pricing and Demand"
+    # "supply chain" and "pricing" are not in the summaries; "demand" is, then "freight".
+    assert name == "Demand and freight"
     assert description.startswith("Firms discussed supply chain, pricing, demand and freight.")
     assert "Firms raised prices to offset freight costs." in description
     assert "Another summary" not in description
     assert (name, description) == extractive_theme_text(theme)
+
+
+def test_theme_name_is_the_phrase_the_summaries_use() -> None:
+    theme = ThemePromptInput(
+        keywords=["prices", "crude", "oil", "price", "juan"],
+        summaries=[
+            "Key terms: prices, crude, oil. Crude oil prices fell in April, Juan said.",
+            "Lower crude oil prices cut upstream revenue.",
+            "The company expects crude oil prices to recover.",
+        ],
+    )
+    assert extractive_theme_text(theme)[0] == "Crude oil prices"
+
+
+def test_theme_name_falls_back_to_keywords_absent_from_the_summaries() -> None:
+    theme = ThemePromptInput(keywords=["supply chain", "pricing", "demand"], summaries=["Nothing related."])
+    assert extractive_theme_text(theme)[0] == "Supply chain, Pricing and Demand"
 
 
 def test_theme_text_without_material() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, is_boilerplate
+from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, EARNINGS_CALL_STOP_WORDS, is_boilerplate
 
 REAL_BOILERPLATE = (
     # courtesy and greetings
@@ -126,7 +126,16 @@ REAL_SUBSTANTIVE = (
 )
 
 # The corpus dropped courtesy-only lines of up to six words; the classics still must match.
-CONSTRUCTED_BOILERPLATE = ("Thank you.", "Thanks.", "Okay, thank you.", "Next question.", "Operator?")
+CONSTRUCTED_BOILERPLATE = (
+    "Thank you.",
+    "Thanks.",
+    "Okay, thank you.",
+    "Next question.",
+    "Operator?",
+    "Hope that answers your question.",
+    "I hope that answered it, Steve.",
+    "Apologies, I was on mute.",
+)
 
 CONSTRUCTED_SUBSTANTIVE = (
     "Thanks, how should we think about gross margins in the fourth quarter?",
@@ -135,6 +144,7 @@ CONSTRUCTED_SUBSTANTIVE = (
     "Handset accessories grew 12% in the quarter.",
     "Congratulations to the team for closing the Gulf Power acquisition ahead of schedule.",
     "We have seen our CEO's turnaround plan gain traction in the stores.",
+    "We hope this helps our customers reduce their energy costs across all of the regions we serve.",
 )
 
 
@@ -173,3 +183,7 @@ def test_share_of_corpus_flagged_is_plausible(corpus: pd.DataFrame) -> None:
 def test_stop_words_are_lower_case_single_tokens() -> None:
     assert {"thank", "thanks", "question", "operator", "morning", "please"} <= BOILERPLATE_STOP_WORDS
     assert all(word == word.lower() and word.isalpha() for word in BOILERPLATE_STOP_WORDS)
+    assert {"quarter", "million", "year", "continue"} <= EARNINGS_CALL_STOP_WORDS
+    assert all(word == word.lower() and word.isalpha() for word in EARNINGS_CALL_STOP_WORDS)
+    # Words that name a subject stay keywords.
+    assert not {"revenue", "margin", "demand", "cash", "debt", "covid", "supply", "pricing"} & EARNINGS_CALL_STOP_WORDS

@@ -11,6 +11,7 @@ import pytest
 
 from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, is_boilerplate
 from ftm_assets.modeling.firm_topics import build_firm_topics
+from ftm_assets.modeling.phrases import INNER_WORDS
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import OUTLIER_TOPIC, CallSentence, FirmCall, FirmTopics
 from ftm_assets_tests.modeling.helpers import REAL_FIRMS
@@ -52,10 +53,23 @@ def assert_consistent(
         others = [similarity[p] for p in members if p not in set(reps)]
         assert all(s <= rep_similarity[-1] + 1e-6 for s in others)
         assert 0 < len(topic.keywords) <= settings.top_n_words
-        assert topic.label == " / ".join(topic.keywords[:3])
+        assert_label_is_a_phrase_of_the_topic(topic, [call.texts[i] for i in members])
     if result.outcome == "too_few_sentences":
         assert result.topics == ()
         assert result.outlier_share == (1.0 if len(call) else 0.0)
+
+
+def assert_label_is_a_phrase_of_the_topic(topic, member_texts: list[str]) -> None:
+    """The label is a phrase the members say whose words all come from the keywords (a single
+    word gets a second phrase: "pricing and demand"), or the keyword fallback."""
+    if topic.label == " / ".join(topic.keywords[:3]):
+        return
+    keyword_words = {w for k in topic.keywords for w in k.lower().split()} | INNER_WORDS
+    joined = " ".join(member_texts).lower()
+    parts = [topic.label] if topic.label.lower() in joined else topic.label.split(" and ")
+    for part in parts:
+        assert set(part.lower().split()) <= keyword_words, (topic.label, topic.keywords)
+        assert part.lower() in joined, (topic.label, member_texts[:3])
 
 
 @pytest.mark.parametrize("firm_id", REAL_FIRMS)
@@ -191,3 +205,49 @@ def test_cuml_backend_is_used_or_refused_clearly(real_calls) -> None:
 def test_settings_reject_bad_values(field: str, value) -> None:
     with pytest.raises(ValueError, match=field):
         FirmTopicSettings(**{field: value})
+
+
+def test_sub_models_are_injected_not_patched(real_calls, sentence_model) -> None:
+    """Sub-models passed in are used (and cloned, not mutated); the defaults equal the models the
+    settings describe; a re-ranking representation uses the given embedding model."""
+    from bertopic.representation import KeyBERTInspired
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from ftm_assets.modeling.firm_topics import TOKEN_PATTERN, make_ctfidf_model, make_vectorizer
+
+    call, embeddings = real_calls["OGS"]
+    default = build_firm_topics(call, embeddings, SETTINGS)
+    explicit = build_firm_topics(
+        call,
+        embeddings,
+        SETTINGS,
+        vectorizer_model=make_vectorizer(SETTINGS),
+        ctfidf_model=make_ctfidf_model(SETTINGS),
+    )
+    assert explicit.topics == default.topics
+
+    unigrams = CountVectorizer(stop_words="english", ngram_range=(1, 1), token_pattern=TOKEN_PATTERN)
+    plain = build_firm_topics(call, embeddings, SETTINGS, vectorizer_model=unigrams)
+    assert not hasattr(unigrams, "vocabulary_")  # cloned, the caller's instance is untouched
+    assert all(" " not in k for t in plain.topics for k in t.keywords)
+    np.testing.assert_array_equal(plain.assignments, default.assignments)  # keywords only
+
+    reranked = build_firm_topics(
+        call, embeddings, SETTINGS, representation_model=KeyBERTInspired(), embedding_model=sentence_model
+    )
+    np.testing.assert_array_equal(reranked.assignments, default.assignments)
+    assert [t.keywords for t in reranked.topics] != [t.keywords for t in default.topics]
+
+
+@pytest.mark.parametrize("firm_id", REAL_FIRMS)
+def test_keywords_hold_no_framing_words_or_participant_names(real_calls, firm_id: str) -> None:
+    from ftm_assets.modeling.phrases import participant_names
+
+    call, embeddings = real_calls[firm_id]
+    result = build_firm_topics(call, embeddings, SETTINGS)
+    names = participant_names(call.texts, [is_boilerplate(t) for t in call.texts])
+    assert names, "a real call names its participants in its boilerplate"
+    for topic in result.topics:
+        tokens = {w for k in topic.keywords for w in k.split()}
+        assert not tokens & {"quarter", "million", "year", "continue", "mentioned"}, topic.keywords
+        assert not tokens & names, (topic.keywords, names)

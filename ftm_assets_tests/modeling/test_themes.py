@@ -261,3 +261,16 @@ def test_fast_method_handles_twenty_thousand_topics() -> None:
     themes = cluster_themes(topics, vectors.astype(np.float32), settings)
     assert len(themes) > 10
     assert_theme_rules(themes, topics, settings)
+
+
+def test_theme_keywords_are_words_of_the_topic_keywords() -> None:
+    """A name that summaries quote ("Thanks, Steve") but no topic has as a keyword (the firm stage
+    drops participant names) never becomes a theme keyword."""
+    topics, vectors, _ = planted_quarter()
+    quoted = [replace(t, summary=f"Thanks, Steve. Steve asked about it. {t.summary}") for t in topics]
+    themes = cluster_themes(quoted, vectors, ThemeSettings())
+    assert themes
+    allowed = {w for t in quoted for k in t.keywords for w in k.split()}
+    for theme in themes:
+        assert "steve" not in theme.keywords
+        assert all(set(k.split()) <= allowed for k in theme.keywords), theme.keywords

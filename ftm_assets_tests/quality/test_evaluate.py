@@ -86,3 +86,17 @@ def test_eval_command_json(demo_path, cache_dir, capsys):
     with pytest.raises(ValueError, match="quarter 2019Q1"):
         args = parser.parse_args(["eval", str(demo_path), "--quarter", "2019Q1", "--device", "cpu"])
         args.func(args)
+
+
+def test_eval_command_prints_offline_themes(demo_path, cache_dir, capsys):
+    from ftm_assets.commands import eval as eval_command
+
+    parser = argparse.ArgumentParser()
+    eval_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["eval", str(demo_path), "--themes", "--device", "cpu", "--cache-dir", str(cache_dir)]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "themes 2024Q1:" in out and "largest share" in out
+    assert eval_command.parse_overrides(["earnings_stop_words=false"]).earnings_stop_words is False
