@@ -74,6 +74,12 @@ class FirmRunConfig(dg.Config):
     cluster_backend: str = "hdbscan"
     outlier_policy: str = "reduce"
     outlier_threshold: float = 0.3
+    # keywords (docs/quality.md, "Keywords that carry meaning")
+    ngram_max: int = FirmTopicSettings.ngram_max
+    earnings_stop_words: bool = FirmTopicSettings.earnings_stop_words
+    reduce_frequent_words: bool = FirmTopicSettings.reduce_frequent_words
+    bm25_weighting: bool = FirmTopicSettings.bm25_weighting
+    drop_participant_names: bool = FirmTopicSettings.drop_participant_names
     # topic worker processes: -1 = FTM_FIRM_WORKERS, else all cores but one; 0 = in the run's process
     workers: int = -1
 
@@ -85,6 +91,11 @@ class FirmRunConfig(dg.Config):
             cluster_backend=self.cluster_backend,
             outlier_policy=self.outlier_policy,
             outlier_threshold=self.outlier_threshold,
+            ngram_max=self.ngram_max,
+            earnings_stop_words=self.earnings_stop_words,
+            reduce_frequent_words=self.reduce_frequent_words,
+            bm25_weighting=self.bm25_weighting,
+            drop_participant_names=self.drop_participant_names,
         )
 
     def stage_settings(self) -> FirmStageSettings:

@@ -38,12 +38,14 @@ class ThemeConfig(dg.Config):
     min_cohesion_ratio: float = ThemeSettings.min_cohesion_ratio  # 0: keep catch-all clusters
     min_firms: int = ThemeSettings.min_firms
     max_firm_share: float = ThemeSettings.max_firm_share
+    max_theme_share: float = ThemeSettings.max_theme_share  # larger clusters are split once (1.0: never)
 
     def settings(self) -> ThemeSettings:
         return ThemeSettings(method=self.method, min_cluster_size=self.min_cluster_size,
                              min_cluster_size_at_10k_topics=self.min_cluster_size_at_10k_topics,
                              min_cohesion_ratio=self.min_cohesion_ratio,
-                             min_firms=self.min_firms, max_firm_share=self.max_firm_share)
+                             min_firms=self.min_firms, max_firm_share=self.max_firm_share,
+                             max_theme_share=self.max_theme_share)
 
 
 def themes_markdown(result) -> str:

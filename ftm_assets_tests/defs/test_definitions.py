@@ -76,3 +76,17 @@ def test_firms_per_run_switches_to_a_chunked_backfill_policy(monkeypatch):
     monkeypatch.setenv("FTM_FIRMS_PER_RUN", "many")
     with pytest.raises(ValueError, match="FTM_FIRMS_PER_RUN"):
         firm_backfill_policy()
+
+
+def test_run_configs_default_to_the_modelling_settings_and_pass_every_keyword_option():
+    from ftm_assets.defs.firm_assets import FirmRunConfig
+    from ftm_assets.defs.themes_asset import ThemeConfig
+    from ftm_assets.modeling.settings import FirmTopicSettings, ThemeSettings
+
+    assert FirmRunConfig().topic_settings() == FirmTopicSettings()
+    assert ThemeConfig().settings() == ThemeSettings()
+    custom = FirmRunConfig(ngram_max=1, earnings_stop_words=False, reduce_frequent_words=False,
+                           bm25_weighting=True, drop_participant_names=False).topic_settings()
+    assert (custom.ngram_max, custom.earnings_stop_words, custom.reduce_frequent_words, custom.bm25_weighting,
+            custom.drop_participant_names) == (1, False, False, True, False)
+    assert ThemeConfig(max_theme_share=1.0).settings().max_theme_share == 1.0
