@@ -25,10 +25,10 @@ FIRM_ASSETS = ("sentence_embeddings", "firm_topics", "topic_summaries")
 def _status(instance: dg.DagsterInstance, asset: str) -> tuple[set, set]:
     """(materialized, failed) partition keys of an asset as (firm or None, quarter), from the status
     cache the UI reads."""
-    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+    from ftm_assets.defs.dagster_internals import partition_status_cache
 
     pdef = quarter_partitions if asset == "themes" else call_partitions
-    value = get_and_update_asset_status_cache_value(instance, dg.AssetKey(asset), pdef)
+    value = partition_status_cache(instance, dg.AssetKey(asset), pdef)
     if value is None:
         return set(), set()
     with dg.partition_loading_context(dynamic_partitions_store=instance):
