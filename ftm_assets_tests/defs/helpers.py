@@ -32,9 +32,9 @@ def count_model_loads(monkeypatch) -> list[str]:
 
 def partition_status(instance: dg.DagsterInstance, asset: str) -> tuple[set[str], set[str]]:
     """(materialized firms, failed firms) of a firm-level asset, as the UI computes them."""
-    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+    from ftm_assets.defs.dagster_internals import partition_status_cache
 
-    value = get_and_update_asset_status_cache_value(instance, dg.AssetKey(asset), call_partitions)
+    value = partition_status_cache(instance, dg.AssetKey(asset), call_partitions)
     if value is None:
         return set(), set()
     with dg.partition_loading_context(dynamic_partitions_store=instance):
