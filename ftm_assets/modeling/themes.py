@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -188,10 +188,12 @@ def _cluster_labels(unit: np.ndarray, settings: ThemeSettings, min_cluster_size:
     return np.asarray(clusterer.fit(graph).labels_)
 
 
-def _split_oversized(labels: np.ndarray, unit: np.ndarray, settings: ThemeSettings, size: int) -> np.ndarray:
+def _split_oversized(labels: np.ndarray, unit: np.ndarray, firm_ids: Sequence[str], settings: ThemeSettings,
+                     size: int) -> np.ndarray:
     """``labels`` with each cluster of more than ``max_theme_share`` of the rows (and at least
     twice ``size``) clustered again on its own rows, once; its sub-clusters replace it when
-    there are at least two (else it stays: one big theme with no inner structure)."""
+    there are at least two that pass the firm rules on their own (else it stays: one big theme
+    with no inner structure, rather than parts that would all be dropped)."""
     n = len(labels)
     if settings.max_theme_share >= 1.0:
         return labels
@@ -203,7 +205,9 @@ def _split_oversized(labels: np.ndarray, unit: np.ndarray, settings: ThemeSettin
             continue
         sub = _cluster_labels(unit[members], settings, size)
         found = np.unique(sub[sub >= 0])
-        if len(found) < 2:
+        parts = _cross_firm_clusters(sub, unit[members], [firm_ids[i] for i in members],
+                                     replace(settings, min_cohesion_ratio=0.0), size)
+        if len(found) < 2 or len(parts) < 2:
             continue
         labels[members] = -1
         for sub_label in found:
@@ -311,7 +315,7 @@ def cluster_themes(
         return []
 
     size = theme_min_cluster_size(n, settings)
-    labels = _split_oversized(_cluster_labels(unit, settings, size), unit, settings, size)
+    labels = _split_oversized(_cluster_labels(unit, settings, size), unit, firm_ids, settings, size)
     kept_clusters = _cross_firm_clusters(labels, unit, firm_ids, settings, size)
 
     documents = [

@@ -207,7 +207,7 @@ def test_settings_reject_bad_values(field: str, value) -> None:
         FirmTopicSettings(**{field: value})
 
 
-def test_sub_models_are_injected_not_patched(real_calls, sentence_model) -> None:
+def test_sub_models_are_injected_not_patched(real_calls, sentence_transformer) -> None:
     """Sub-models passed in are used (and cloned, not mutated); the defaults equal the models the
     settings describe; a re-ranking representation uses the given embedding model."""
     from bertopic.representation import KeyBERTInspired
@@ -233,7 +233,7 @@ def test_sub_models_are_injected_not_patched(real_calls, sentence_model) -> None
     np.testing.assert_array_equal(plain.assignments, default.assignments)  # keywords only
 
     reranked = build_firm_topics(
-        call, embeddings, SETTINGS, representation_model=KeyBERTInspired(), embedding_model=sentence_model
+        call, embeddings, SETTINGS, representation_model=KeyBERTInspired(), embedding_model=sentence_transformer
     )
     np.testing.assert_array_equal(reranked.assignments, default.assignments)
     assert [t.keywords for t in reranked.topics] != [t.keywords for t in default.topics]

@@ -114,7 +114,7 @@ def test_thirty_percent_llm_faults_during_a_quarter_run(ftm_env, tmp_path, monke
             assert source == "none"
         else:
             assert source == (topic_sources[0] if len(topic_sources) == 1 else "mixed")
-    [themes_mat] = themes_run.get_asset_materialization_events()
+    [themes_mat] = [e for e in themes_run.get_asset_materialization_events() if e.asset_key == dg.AssetKey("themes")]
     theme_meta = {k: v.value for k, v in themes_mat.step_materialization_data.materialization.metadata.items()}
     assert quarter_tokens == (theme_meta["theme_prompt_tokens"], theme_meta["theme_completion_tokens"])
     firm_prompt = sum(v[0] for v in per_firm.values())

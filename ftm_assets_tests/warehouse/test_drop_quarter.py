@@ -42,14 +42,17 @@ def test_drop_quarter_removes_it_from_every_quarter_table_and_keeps_the_others(d
         kept_counts = table_counts(conn, "2024Q2")
         kept_index = conn.execute("SELECT 'sentences_2024q2_embedding_hnsw'::regclass::oid").fetchone()[0]
         before = quarter_row_counts(conn, "2024Q1")
+        # migration 0004's exposure and lineage tables are found like the test's own theme_exposures
         assert before == {"firm_runs": 2, "firms": 2, "quarter_runs": 1, "sentences": 12, "theme_exposures": 1,
-                          "themes": 1, "topic_themes": 2, "topics": 4}
+                          "themes": 1, "topic_themes": 2, "topics": 4, "firm_theme_exposures": 0,
+                          "firm_topic_exposures": 0, "theme_links": 0}
 
         dropped = drop_quarter(conn, "2024Q1")
 
         assert sorted(dropped.partitions_dropped) == ["sentences_2024q1", "themes_2024q1", "topic_themes_2024q1",
                                                       "topics_2024q1"]
-        assert dropped.rows_deleted == {"firm_runs": 2, "firms": 2, "quarter_runs": 1, "theme_exposures": 1}
+        assert dropped.rows_deleted == {"firm_runs": 2, "firms": 2, "quarter_runs": 1, "theme_exposures": 1,
+                                        "firm_theme_exposures": 0, "firm_topic_exposures": 0, "theme_links": 0}
         assert set(quarter_row_counts(conn, "2024Q1").values()) == {0}
         assert stored_quarters(conn) == ["2024Q2"]
         assert table_counts(conn, "2024Q2") == kept_counts

@@ -80,7 +80,7 @@ def test_drop_quarter_clears_rows_partitions_and_dagster_status(ftm_env, pg_admi
     assert sorted(report["partitions_dropped"]) == ["sentences_2020q2", "themes_2020q2", "topic_themes_2020q2",
                                                     "topics_2020q2"]
     assert report["dagster_partitions_wiped"] == {"firm_topics": 2, "sentence_embeddings": 2, "themes": 1,
-                                                  "topic_summaries": 2}
+                                                  "exposure_panel": 1, "topic_summaries": 2}
 
     with connect(ftm_env["database_url"], autocommit=True) as conn:
         assert set(quarter_row_counts(conn, "2020Q2").values()) == {0}
