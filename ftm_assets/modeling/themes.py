@@ -38,6 +38,11 @@ Choices, and why:
   is clustered again on its own rows, once, and its sub-clusters replace it when there are
   two or more. The demo quarter's largest theme holds 16 % of its topics, the planted tests'
   largest 33 %, so neither is touched.
+* **No theme of Q&A chatter.** Topics of content-free Q&A turns ("Todd. Todd.", "I got two
+  questions.") whose keywords are names and interjections embed alike across firms and used
+  to form themes such as "Awesome and comment". With ``exclude_chatter`` (default) such topics
+  (``chatter.is_chatter`` on the summary and keywords) are not clustered: they stay topics of
+  their firm, in no theme, and count in the quarter's topics for the size rule.
 * **Cross-firm by construction.** A cluster is a theme only if it spans ``min_firms`` firms
   and no firm holds more than ``max_firm_share`` of its topics. A firm over the share keeps
   only its most central topics up to the cap (the others become unassigned), repeated until
@@ -61,6 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ftm_assets.modeling.chatter import is_chatter
 from ftm_assets.modeling.firm_topics import (
     clamped_clusterer,
     clamped_min_cluster_size,
@@ -301,7 +307,7 @@ def cluster_themes(
     """Group one quarter's topics into cross-firm themes, largest first.
 
     ``embeddings[i]`` is the embedding of ``topics[i].summary``. Topics in no returned theme
-    are unassigned. Fewer than ``MIN_THEME_INPUT`` topics (or fewer firms than ``min_firms``)
+    are unassigned, and so are chatter topics (``exclude_chatter``). Fewer than ``MIN_THEME_INPUT`` topics (or fewer firms than ``min_firms``)
     give ``[]``.
     """
     unit = _validated(topics, embeddings)
@@ -311,7 +317,14 @@ def cluster_themes(
         return []
 
     size = theme_min_cluster_size(n, settings)
-    labels = _split_oversized(_cluster_labels(unit, settings, size), unit, settings, size)
+    labels = np.full(n, -1, dtype=np.int64)
+    eligible = np.array(
+        [not (settings.exclude_chatter and is_chatter(t.summary, t.keywords)) for t in topics], dtype=bool
+    )
+    rows = np.flatnonzero(eligible)
+    enough = len(rows) >= max(MIN_THEME_INPUT, settings.min_cluster_size)
+    if enough and len({firm_ids[i] for i in rows}) >= settings.min_firms:
+        labels[rows] = _split_oversized(_cluster_labels(unit[rows], settings, size), unit[rows], settings, size)
     kept_clusters = _cross_firm_clusters(labels, unit, firm_ids, settings, size)
 
     documents = [
