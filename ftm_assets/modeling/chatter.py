@@ -11,10 +11,12 @@ would make a theme named "Awesome and comment".
 The rule reads what the themes stage has of a topic (``TopicRef``): its summary's sentences and
 its keywords.
 
-* **An empty sentence** is boilerplate (``is_boilerplate``) or has at most
-  ``MAX_EMPTY_CONTENT_WORDS`` content words: words of three or more letters that are not topic
-  stop words (English, courtesy and earnings-call framing words) nor ``CHATTER_WORDS``
-  (interjections and Q&A talk: "nice", "awesome", "hear", "comment", "answering").
+* **An empty sentence** is boilerplate (``is_boilerplate``) or has no content word
+  (``MAX_EMPTY_CONTENT_WORDS`` = 0): no word of three or more letters that is not a topic stop
+  word (English, courtesy and earnings-call framing words), a ``CHATTER_WORDS`` word
+  (interjections and Q&A talk: "nice", "awesome", "hear", "comment", "answering"), a spoken
+  contraction ("we'll") or a name (below). "Dan, again.", "Carolina, anything you would add to
+  that?" and "I got two questions." are empty; "Same sales were down 0.9%." is not.
 * **An empty keyword** is made only of ``CHATTER_WORDS`` or of words the topic's sentences
   write only in title case, never in lower case (people's names: "Baka", "Jeanmarc";
   acronyms such as "OXXO" are not counted).
@@ -30,7 +32,7 @@ sentences, so the sentence rule sees the speakers' own words; an LLM summary of 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 
 from ftm_assets.modeling.boilerplate import _word_set, is_boilerplate
@@ -55,7 +57,7 @@ CHATTER_WORDS: frozenset[str] = _word_set(
     ah oh ooh wow huh hmm er erm ahh aha alright awesome nice cool fantastic wonderful terrific
     perfect excellent fine fair exactly absolutely definitely certainly correct true agreed
     hear heard hearing listen comment comments commentary answering answer answered respond
-    tell telling told asking ask questions question follow followup mute muted line lines
+    tell telling told asking ask questions following question follow followup mute muted line lines
     unmute back welcome sir madam buddy gentleman man guy guys folks everybody everyone
     helpful clear clarify clarification color colour detail details quick quickly add adding
     maybe perhaps yeah yep yes nope sure sounds sound happy glad jump jumping
@@ -67,7 +69,7 @@ CHATTER_LABEL = "Q&A exchange"
 MIN_EMPTY_SENTENCE_SHARE = 0.5
 MIN_EMPTY_KEYWORD_SHARE = 0.6
 #: A sentence with at most this many content words says nothing.
-MAX_EMPTY_CONTENT_WORDS = 1
+MAX_EMPTY_CONTENT_WORDS = 0
 _KEY_TERMS = re.compile(r"^\s*Key terms:[^.]*\.\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -85,15 +87,16 @@ def summary_sentences(summary: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(body.strip()) if s.strip()]
 
 
-def content_words(text: str) -> list[str]:
+def content_words(text: str, names: Collection[str] = ()) -> list[str]:
     """Lower-cased words of ``text`` with three or more letters that are neither topic stop
-    words nor ``CHATTER_WORDS``."""
+    words, ``CHATTER_WORDS``, spoken contractions ("we'll") nor ``names``."""
     stop = _stop_words()
-    return [w for w in (t.lower().strip("'’") for t in words_of(text)) if len(w) >= 3 and w not in stop]
+    words = (t.lower() for t in words_of(text) if "'" not in t and "’" not in t)
+    return [w for w in words if len(w) >= 3 and w not in stop and w not in names]
 
 
-def _is_empty_sentence(text: str) -> bool:
-    return is_boilerplate(text) or len(content_words(text)) <= MAX_EMPTY_CONTENT_WORDS
+def _is_empty_sentence(text: str, names: Collection[str]) -> bool:
+    return is_boilerplate(text) or len(content_words(text, names)) <= MAX_EMPTY_CONTENT_WORDS
 
 
 def capitalised_only(texts: Sequence[str]) -> frozenset[str]:
@@ -113,8 +116,9 @@ def sentences_chatter_score(sentences: Sequence[str], keywords: Sequence[str]) -
     """``(empty sentence share, empty keyword share)`` of a topic with these ``sentences`` and
     ``keywords`` (see the module docstring); 0.0 where there are no sentences or no keywords."""
     sentences = [s for s in sentences if s.strip()]
-    sentence_share = sum(map(_is_empty_sentence, sentences)) / len(sentences) if sentences else 0.0
     names = capitalised_only(sentences)
+    empty_sentences = sum(_is_empty_sentence(s, names) for s in sentences)
+    sentence_share = empty_sentences / len(sentences) if sentences else 0.0
     words = [k.lower().split() for k in keywords if k.strip()]
     empty = [all(w in CHATTER_WORDS or w in names for w in kw) for kw in words]
     keyword_share = sum(empty) / len(empty) if empty else 0.0

@@ -166,5 +166,7 @@ def phrase_name(
         return first
     used = set(first.lower().split())
     rest = [k for k in keywords if not set(k.lower().split()) & used]
-    second = keyphrase(rest, texts, excluded, max_words=max_words, extra_words=extra_words)
+    # The second phrase shares no word with the first ("pipeline and nordex", never "pipeline
+    # and nordex pipeline").
+    second = keyphrase(rest, texts, {*excluded, *used}, max_words=max_words, extra_words=extra_words)
     return f"{first} and {second}" if second else first

@@ -112,8 +112,8 @@ class ThemeSettings:
     ``max_theme_share``: a cluster holding more than this share of the quarter's topics is
     clustered again on its own (``themes._split_oversized``); 1 turns that off.
     ``exclude_chatter``: Q&A chatter topics (``chatter.is_chatter``: content-free utterances,
-    keywords that are names or interjections) are left out of the clustering (they stay
-    topics, in no theme).
+    keywords that are names or interjections) are taken out of the clusters (they stay topics,
+    in no theme).
     """
 
     method: str = "umap_hdbscan"

@@ -48,6 +48,9 @@ def test_single_word_names_get_a_second_phrase() -> None:
     texts = ["Pricing held.", "Demand softened.", "Pricing and demand."]
     assert phrase_name(["pricing", "demand"], texts, STOP) == "pricing and demand"
     assert phrase_name(["supply chain"], texts, STOP) is None
+    # The second phrase never repeats the first's words.
+    texts = ["The pipeline grew."] * 6 + ["On the Nordex pipeline.", "Nordex pipeline again."]
+    assert phrase_name(["pipeline", "nordex"], texts, STOP) == "pipeline and nordex"
 
 
 def test_stop_words_never_enter_a_phrase() -> None:
