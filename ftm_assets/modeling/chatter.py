@@ -70,6 +70,12 @@ MIN_EMPTY_SENTENCE_SHARE = 0.5
 MIN_EMPTY_KEYWORD_SHARE = 0.6
 #: A sentence with at most this many content words says nothing.
 MAX_EMPTY_CONTENT_WORDS = 0
+_CALENDAR = _word_set(
+    """
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday
+    """
+)
 _KEY_TERMS = re.compile(r"^\s*Key terms:[^.]*\.\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -100,7 +106,8 @@ def _is_empty_sentence(text: str, names: Collection[str]) -> bool:
 
 
 def capitalised_only(texts: Sequence[str]) -> frozenset[str]:
-    """Lower-cased words the texts write only in title case (names), never in lower case."""
+    """Lower-cased words the texts write only in title case (names), never in lower case;
+    month and day names are not counted ("July" is a subject, not a person)."""
     title: set[str] = set()
     lower: set[str] = set()
     for text in texts:
@@ -109,7 +116,7 @@ def capitalised_only(texts: Sequence[str]) -> frozenset[str]:
                 title.add(word.lower())
             elif word[0].islower():
                 lower.add(word.lower())
-    return frozenset(title - lower)
+    return frozenset(title - lower - _CALENDAR)
 
 
 def sentences_chatter_score(sentences: Sequence[str], keywords: Sequence[str]) -> tuple[float, float]:

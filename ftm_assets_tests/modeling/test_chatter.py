@@ -6,6 +6,7 @@ import numpy as np
 
 from ftm_assets.modeling.chatter import (
     CHATTER_LABEL,
+    capitalised_only,
     chatter_score,
     content_words,
     is_chatter,
@@ -105,3 +106,8 @@ def test_chatter_topic_labels_are_not_names() -> None:
     # A business topic keeps the proper nouns it is about.
     texts = ["Nordex turbines shipped to Spain.", "Nordex turbines ran well.", "We build Nordex turbines."]
     assert topic_label(("nordex", "turbines"), texts, stop) == "nordex turbines"
+
+
+def test_months_are_not_names() -> None:
+    texts = ["Sales in July were better than June.", "In July, Baka called."]
+    assert capitalised_only(texts) == {"sales", "baka"}
