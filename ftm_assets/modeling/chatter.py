@@ -41,6 +41,7 @@ from ftm_assets.modeling.phrases import words_of
 __all__ = [
     "CHATTER_LABEL",
     "CHATTER_WORDS",
+    "INTERJECTIONS",
     "MAX_EMPTY_CONTENT_WORDS",
     "capitalised_only",
     "chatter_score",
@@ -51,11 +52,17 @@ __all__ = [
     "summary_sentences",
 ]
 
-#: Interjections and Q&A talk that name no subject (beyond the topic stop words).
-CHATTER_WORDS: frozenset[str] = _word_set(
+#: Interjections: never part of any topic label.
+INTERJECTIONS: frozenset[str] = _word_set(
     """
-    ah oh ooh wow huh hmm er erm ahh aha alright awesome nice cool fantastic wonderful terrific
-    perfect excellent fine fair exactly absolutely definitely certainly correct true agreed
+    ah oh ooh wow huh hmm er erm eh ahh aha alright awesome nice cool fantastic wonderful
+    terrific perfect excellent lovely
+    """
+)
+#: Interjections and Q&A talk that name no subject (beyond the topic stop words).
+CHATTER_WORDS: frozenset[str] = INTERJECTIONS | _word_set(
+    """
+    fine fair exactly absolutely definitely certainly correct true agreed
     hear heard hearing listen comment comments commentary answering answer answered respond
     tell telling told asking ask questions following question follow followup mute muted line lines
     unmute back welcome sir madam buddy gentleman man guy guys folks everybody everyone

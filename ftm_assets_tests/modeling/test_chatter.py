@@ -111,3 +111,9 @@ def test_chatter_topic_labels_are_not_names() -> None:
 def test_months_are_not_names() -> None:
     texts = ["Sales in July were better than June.", "In July, Baka called."]
     assert capitalised_only(texts) == {"sales", "baka"}
+
+
+def test_interjections_never_enter_a_label() -> None:
+    stop = frozenset(topic_stop_words())
+    texts = ["Ah, the summer season.", "Ah, a nice summer.", "Summer season demand grew.", "Summer season."]
+    assert topic_label(("ah", "summer", "season"), texts, stop) == "summer season"
