@@ -310,8 +310,8 @@ def cluster_themes(
     """Group one quarter's topics into cross-firm themes, largest first.
 
     ``embeddings[i]`` is the embedding of ``topics[i].summary``. Topics in no returned theme
-    are unassigned, and so are chatter topics (``exclude_chatter``). Fewer than ``MIN_THEME_INPUT`` topics (or fewer firms than ``min_firms``)
-    give ``[]``.
+    are unassigned, and so are chatter topics (``exclude_chatter``). Fewer than
+    ``MIN_THEME_INPUT`` topics (or fewer firms than ``min_firms``) give ``[]``.
     """
     unit = _validated(topics, embeddings)
     n = len(topics)
