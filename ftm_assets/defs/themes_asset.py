@@ -39,13 +39,14 @@ class ThemeConfig(dg.Config):
     min_firms: int = ThemeSettings.min_firms
     max_firm_share: float = ThemeSettings.max_firm_share
     max_theme_share: float = ThemeSettings.max_theme_share  # larger clusters are split once (1.0: never)
+    exclude_chatter: bool = ThemeSettings.exclude_chatter  # Q&A chatter topics join no theme
 
     def settings(self) -> ThemeSettings:
         return ThemeSettings(method=self.method, min_cluster_size=self.min_cluster_size,
                              min_cluster_size_at_10k_topics=self.min_cluster_size_at_10k_topics,
                              min_cohesion_ratio=self.min_cohesion_ratio,
                              min_firms=self.min_firms, max_firm_share=self.max_firm_share,
-                             max_theme_share=self.max_theme_share)
+                             max_theme_share=self.max_theme_share, exclude_chatter=self.exclude_chatter)
 
 
 def themes_markdown(result) -> str:

@@ -5,6 +5,7 @@ Pure and deterministic: the same input always gives the same text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ftm_assets.llm.prompts import ThemePromptInput, TopicPromptInput, prompt_keywords
@@ -17,6 +18,7 @@ EXTRACTIVE_TOPIC_SENTENCES = 2
 EXTRACTIVE_KEYWORDS = 5
 THEME_NAME_KEYWORDS = 3
 THEME_SUMMARY_CHARS = 400
+_KEY_TERMS = re.compile(r"\s*Key terms: ([^.]*)\.")
 
 
 def _as_sentence(text: str) -> str:
@@ -64,15 +66,29 @@ def distinct_keywords(keywords: list[str]) -> list[str]:
     return out
 
 
+def summary_key_terms(summaries: Sequence[str]) -> frozenset[str]:
+    """Lower-cased words of the "Key terms: ..." lines of extractive topic summaries (the member
+    topics' own keywords); empty for LLM summaries."""
+    words: set[str] = set()
+    for summary in summaries:
+        match = _KEY_TERMS.match(str(summary))
+        if match:
+            words.update(match.group(1).lower().replace(",", " ").split())
+    return frozenset(words)
+
+
 def extractive_theme_name(keywords: Sequence[str], summaries: Sequence[str]) -> str:
     """A short noun phrase naming a theme, taken from its member summaries: the phrase in which
     the summaries use the theme's best keywords ("Crude oil prices", "Foreign exchange
-    headwinds"; see ``modeling.phrases.phrase_name``). Without such a phrase, the first
+    headwinds"; see ``modeling.phrases.phrase_name``), which may also use the member topics'
+    keywords quoted in the summaries ("Free cash flow" from the theme keywords "cash" and
+    "free" and a member's "cash flow"). Without such a phrase, the first
     ``THEME_NAME_KEYWORDS`` keywords joined ("Pricing, Demand and Supply Chain"); without
     keywords, "Unnamed theme"."""
     kept = distinct_keywords(prompt_keywords(keywords))
     texts = [normalize_whitespace(str(s)) for s in summaries]
-    phrase = phrase_name(kept, texts, frozenset(topic_stop_words())) if kept else None
+    extra = summary_key_terms(texts)
+    phrase = phrase_name(kept, texts, frozenset(topic_stop_words()), extra_words=extra) if kept else None
     if phrase:
         return clip_text(phrase[:1].upper() + phrase[1:], 80)
     name_words = [k[:1].upper() + k[1:] for k in kept[:THEME_NAME_KEYWORDS]]

@@ -52,6 +52,13 @@ import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from ftm_assets.modeling.boilerplate import BOILERPLATE_STOP_WORDS, EARNINGS_CALL_STOP_WORDS, is_boilerplate
+from ftm_assets.modeling.chatter import (
+    CHATTER_LABEL,
+    CHATTER_WORDS,
+    INTERJECTIONS,
+    capitalised_only,
+    is_chatter_sentences,
+)
 from ftm_assets.modeling.phrases import participant_names, phrase_name
 from ftm_assets.modeling.settings import FirmTopicSettings
 from ftm_assets.modeling.types import OUTLIER_TOPIC, FirmCall, FirmTopics, TopicRecord
@@ -276,9 +283,22 @@ def _without_names(vectorizer: CountVectorizer, names: frozenset[str]) -> CountV
 
 def topic_label(keywords: tuple[str, ...], member_texts: list[str], excluded: frozenset[str]) -> str | None:
     """A short noun phrase from the topic's own sentences ("crude oil prices"), else the first
-    three keywords joined with " / "; ``None`` without keywords."""
+    three keywords joined with " / "; ``None`` without keywords.
+
+    A Q&A chatter topic (``chatter.is_chatter_sentences`` of its sentences) is named without
+    the words its sentences write only capitalised (people's names) and without Q&A words; with
+    no keyword left it is ``"Q&A exchange"``. Interjections (``chatter.INTERJECTIONS``: "ah",
+    "awesome", "nice") never enter a label."""
     if not keywords:
         return None
+    excluded = excluded | INTERJECTIONS
+    keywords = tuple(k for k in keywords if not set(k.lower().split()) & INTERJECTIONS) or keywords
+    if is_chatter_sentences(member_texts, keywords):
+        names = capitalised_only(member_texts) | CHATTER_WORDS
+        keywords = tuple(k for k in keywords if not set(k.lower().split()) & names)
+        if not keywords:
+            return CHATTER_LABEL
+        excluded = excluded | names
     return phrase_name(keywords, member_texts, excluded) or " / ".join(keywords[:3])
 
 

@@ -95,6 +95,7 @@ def keyphrase(
     *,
     max_words: int = 3,
     min_share: float = 0.3,
+    extra_words: Collection[str] = (),
 ) -> str | None:
     """The phrase of the texts that best names the keywords (see the module docstring), or
     ``None`` when no usable keyword occurs in the texts.
@@ -102,9 +103,13 @@ def keyphrase(
     ``excluded``: lower-case words that may not be part of a phrase (stop words, names). Every
     word of the phrase is a word of some keyword (or an ``INNER_WORDS`` word): the keywords say
     what the topic is about, the texts say in which order people put those words.
+    ``extra_words`` widens that vocabulary (a theme's name may use its member topics' keywords:
+    "free cash flow" when the theme's own keywords hold "cash" and "free" but not "flow"); the
+    phrase still starts from a keyword of ``keywords``.
     """
     lowered, upper = _lowered(texts)
     keyword_words = {t for k in keywords for t in k.lower().split()} | INNER_WORDS
+    keyword_words |= {w.lower() for w in extra_words}
     counts: Counter[tuple[str, ...]] = Counter()
     for words in lowered:
         counts.update(run for run in _runs(words, max_words, excluded) if set(run) <= keyword_words)
@@ -149,16 +154,19 @@ def phrase_name(
     excluded: Collection[str],
     *,
     max_words: int = 3,
+    extra_words: Collection[str] = (),
 ) -> str | None:
     """A short noun phrase naming ``keywords`` from ``texts``: the best keyphrase and, when
     that is a single word, a second one from a keyword it does not contain ("pricing and
-    demand"). ``None`` when no keyword occurs in the texts."""
-    first = keyphrase(keywords, texts, excluded, max_words=max_words)
+    demand"). ``None`` when no keyword occurs in the texts. ``extra_words``: see ``keyphrase``."""
+    first = keyphrase(keywords, texts, excluded, max_words=max_words, extra_words=extra_words)
     if first is None:
         return None
     if " " in first:
         return first
     used = set(first.lower().split())
     rest = [k for k in keywords if not set(k.lower().split()) & used]
-    second = keyphrase(rest, texts, excluded, max_words=max_words)
+    # The second phrase shares no word with the first ("pipeline and nordex", never "pipeline
+    # and nordex pipeline").
+    second = keyphrase(rest, texts, {*excluded, *used}, max_words=max_words, extra_words=extra_words)
     return f"{first} and {second}" if second else first

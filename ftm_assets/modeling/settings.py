@@ -111,6 +111,9 @@ class ThemeSettings:
     median cluster's is a catch-all of unrelated topics and is dropped; 0 keeps every cluster.
     ``max_theme_share``: a cluster holding more than this share of the quarter's topics is
     clustered again on its own (``themes._split_oversized``); 1 turns that off.
+    ``exclude_chatter``: Q&A chatter topics (``chatter.is_chatter``: content-free utterances,
+    keywords that are names or interjections) are taken out of the clusters (they stay topics,
+    in no theme).
     """
 
     method: str = "umap_hdbscan"
@@ -121,6 +124,7 @@ class ThemeSettings:
     max_firm_share: float = 0.4
     min_cohesion_ratio: float = 0.8
     max_theme_share: float = 0.4
+    exclude_chatter: bool = True
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
     pca_components: int = 32

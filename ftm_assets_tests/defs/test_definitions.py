@@ -89,4 +89,5 @@ def test_run_configs_default_to_the_modelling_settings_and_pass_every_keyword_op
                            bm25_weighting=True, drop_participant_names=False).topic_settings()
     assert (custom.ngram_max, custom.earnings_stop_words, custom.reduce_frequent_words, custom.bm25_weighting,
             custom.drop_participant_names) == (1, False, False, True, False)
-    assert ThemeConfig(max_theme_share=1.0).settings().max_theme_share == 1.0
+    themes = ThemeConfig(max_theme_share=1.0, exclude_chatter=False).settings()
+    assert (themes.max_theme_share, themes.exclude_chatter) == (1.0, False)

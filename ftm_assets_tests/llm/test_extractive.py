@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ftm_assets.llm.extractive import extractive_theme_text, extractive_topic_summary
+from ftm_assets.llm.extractive import extractive_theme_text, extractive_topic_summary, summary_key_terms
 from ftm_assets.llm.prompts import ThemePromptInput, TopicPromptInput
 from ftm_assets.llm.text import rejection_reason
 
@@ -65,6 +65,21 @@ def test_theme_name_is_the_phrase_the_summaries_use() -> None:
         ],
     )
     assert extractive_theme_text(theme)[0] == "Crude oil prices"
+
+
+def test_theme_name_may_use_the_member_topics_key_terms() -> None:
+    """"Cash and free" was the name of an Earnings-21 theme whose members said "free cash flow":
+    "flow" is a member topic's key term, not a theme keyword."""
+    theme = ThemePromptInput(
+        keywords=["cash", "free", "debt"],
+        summaries=[
+            "Key terms: free cash flow, liquidity. Free cash flow was $120 million in the quarter.",
+            "Key terms: cash, debt. We generated free cash flow and repaid debt.",
+            "Key terms: cash flow. Operating cash flow rose.",
+        ],
+    )
+    assert extractive_theme_text(theme)[0] == "Free cash flow"
+    assert summary_key_terms(theme.summaries) == {"free", "cash", "flow", "liquidity", "debt"}
 
 
 def test_theme_name_falls_back_to_keywords_absent_from_the_summaries() -> None:

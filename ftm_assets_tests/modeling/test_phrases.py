@@ -23,6 +23,14 @@ def test_phrase_words_all_come_from_the_keywords() -> None:
     assert keyphrase(["prices", "oil"], OIL, STOP) == "oil prices"
 
 
+def test_extra_words_widen_the_phrase_vocabulary_but_not_its_start() -> None:
+    texts = ["Free cash flow was strong.", "We grew free cash flow.", "Free cash flow conversion."]
+    assert keyphrase(["cash", "free"], texts, STOP) == "free cash"
+    assert keyphrase(["cash", "free"], texts, STOP, extra_words={"flow"}) == "free cash flow"
+    # An extra word alone never names anything: the phrase holds a keyword.
+    assert keyphrase(["debt"], texts, STOP, extra_words={"flow", "cash"}) is None
+
+
 def test_a_phrase_said_once_does_not_replace_the_keyword() -> None:
     texts = ["Foreign exchange headwinds cost us.", "Exchange rates moved.", "Exchange rates again."]
     assert keyphrase(["exchange", "foreign", "headwinds"], texts, STOP) == "exchange"
@@ -40,6 +48,9 @@ def test_single_word_names_get_a_second_phrase() -> None:
     texts = ["Pricing held.", "Demand softened.", "Pricing and demand."]
     assert phrase_name(["pricing", "demand"], texts, STOP) == "pricing and demand"
     assert phrase_name(["supply chain"], texts, STOP) is None
+    # The second phrase never repeats the first's words.
+    texts = ["The pipeline grew."] * 6 + ["On the Nordex pipeline.", "Nordex pipeline again."]
+    assert phrase_name(["pipeline", "nordex"], texts, STOP) == "pipeline and nordex"
 
 
 def test_stop_words_never_enter_a_phrase() -> None:

@@ -267,7 +267,11 @@ def test_theme_keywords_are_words_of_the_topic_keywords() -> None:
     """A name that summaries quote ("Thanks, Steve") but no topic has as a keyword (the firm stage
     drops participant names) never becomes a theme keyword."""
     topics, vectors, _ = planted_quarter()
-    quoted = [replace(t, summary=f"Thanks, Steve. Steve asked about it. {t.summary}") for t in topics]
+    # (Mostly content-free sentences would make the topic chatter, kept out of themes.)
+    quoted = [
+        replace(t, summary=f"Thanks, Steve. Steve asked about {t.keywords[0]} pricing. {t.summary}")
+        for t in topics
+    ]
     themes = cluster_themes(quoted, vectors, ThemeSettings())
     assert themes
     allowed = {w for t in quoted for k in t.keywords for w in k.split()}
