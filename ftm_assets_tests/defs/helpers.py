@@ -30,14 +30,21 @@ def count_model_loads(monkeypatch) -> list[str]:
     return loads
 
 
-def partition_status(instance: dg.DagsterInstance, asset: str) -> tuple[set[str], set[str]]:
-    """(materialized firms, failed firms) of a firm-level asset, as the UI computes them."""
+def status_partition_keys(instance: dg.DagsterInstance, asset: str,
+                          partitions_def: dg.PartitionsDefinition) -> tuple[list[str], list[str]]:
+    """(materialized, failed) partition keys of an asset, from the status cache the UI reads."""
     from ftm_assets.defs.dagster_internals import partition_status_cache
 
-    value = partition_status_cache(instance, dg.AssetKey(asset), call_partitions)
+    value = partition_status_cache(instance, dg.AssetKey(asset), partitions_def)
     if value is None:
-        return set(), set()
+        return [], []
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        mat = value.deserialize_materialized_partition_subsets(call_partitions).get_partition_keys()
-        failed = value.deserialize_failed_partition_subsets(call_partitions).get_partition_keys()
+        mat = value.deserialize_materialized_partition_subsets(partitions_def).get_partition_keys()
+        failed = value.deserialize_failed_partition_subsets(partitions_def).get_partition_keys()
+    return list(mat), list(failed)
+
+
+def partition_status(instance: dg.DagsterInstance, asset: str) -> tuple[set[str], set[str]]:
+    """(materialized firms, failed firms) of a firm-level asset, as the UI computes them."""
+    mat, failed = status_partition_keys(instance, asset, call_partitions)
     return {split_call_key(k)[0] for k in mat}, {split_call_key(k)[0] for k in failed}

@@ -14,10 +14,11 @@ import pytest
 
 from ftm_assets.cli import main
 from ftm_assets.defs.launch import run_quarter
-from ftm_assets.defs.partitions import call_partitions, quarter_partitions, split_call_key
+from ftm_assets.defs.partitions import call_partitions, key_to_quarter, quarter_partitions, split_call_key
 from ftm_assets.sources.demo import generate_demo_corpus
 from ftm_assets.warehouse.database import connect, ensure_database, sqlalchemy_url
 from ftm_assets.warehouse.quarters import quarter_indexes, quarter_row_counts, stored_quarters
+from ftm_assets_tests.defs.helpers import status_partition_keys
 
 FIRM_ASSETS = ("sentence_embeddings", "firm_topics", "topic_summaries")
 
@@ -25,18 +26,11 @@ FIRM_ASSETS = ("sentence_embeddings", "firm_topics", "topic_summaries")
 def _status(instance: dg.DagsterInstance, asset: str) -> tuple[set, set]:
     """(materialized, failed) partition keys of an asset as (firm or None, quarter), from the status
     cache the UI reads."""
-    from ftm_assets.defs.dagster_internals import partition_status_cache
-
     pdef = quarter_partitions if asset == "themes" else call_partitions
-    value = partition_status_cache(instance, dg.AssetKey(asset), pdef)
-    if value is None:
-        return set(), set()
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        mat = value.deserialize_materialized_partition_subsets(pdef).get_partition_keys()
-        failed = value.deserialize_failed_partition_subsets(pdef).get_partition_keys()
+    mat, failed = status_partition_keys(instance, asset, pdef)
 
     def key(k):
-        return (None, k[:4] + "Q" + str((int(k[5:7]) - 1) // 3 + 1)) if asset == "themes" else split_call_key(k)
+        return (None, key_to_quarter(k)) if asset == "themes" else split_call_key(k)
 
     return {key(k) for k in mat}, {key(k) for k in failed}
 
