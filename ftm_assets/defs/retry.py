@@ -15,7 +15,8 @@ its batched event write) are reported without being recomputed.
 
 import dagster as dg
 
-from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FirmRunConfig, run_firm_partitions
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS
+from ftm_assets.defs.firm_assets import FirmRunConfig, run_firm_partitions
 from ftm_assets.defs.partitions import (
     FIRM_DIM,
     call_key,

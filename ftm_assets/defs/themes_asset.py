@@ -15,7 +15,7 @@ only once stored); the materialization's metadata then carries ``lineage_continu
 import dagster as dg
 
 from ftm_assets.config import load_settings
-from ftm_assets.defs.asset_keys import THEMES, TOPIC_SUMMARIES
+from ftm_assets.defs.asset_keys import TOPIC_SUMMARIES
 from ftm_assets.defs.checks import quarter_plot_metadata
 from ftm_assets.defs.partitions import key_to_quarter, quarter_partitions
 from ftm_assets.defs.resources import (
@@ -27,8 +27,6 @@ from ftm_assets.defs.resources import (
 from ftm_assets.modeling.settings import ThemeSettings
 from ftm_assets.stages.themes import build_themes
 from ftm_assets.warehouse.quarter_rows import QuarterTopics
-
-__all__ = ["THEMES", "ThemeConfig", "themes"]  # THEMES: declared in asset_keys, still importable from here
 
 
 class ThemeConfig(dg.Config):

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from ftm_assets.definitions import FIRM_JOB, THEMES_JOB, defs
-from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS
 from ftm_assets.defs.partitions import (
     call_key,
     key_to_quarter,

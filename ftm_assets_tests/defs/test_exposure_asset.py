@@ -5,9 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from ftm_assets.definitions import THEMES_JOB, defs
-from ftm_assets.defs.asset_keys import EXPOSURE_PANEL
+from ftm_assets.defs.asset_keys import EXPOSURE_PANEL, THEMES
 from ftm_assets.defs.partitions import quarter_to_key
-from ftm_assets.defs.themes_asset import THEMES
 from ftm_assets.warehouse.database import connect
 from ftm_assets_tests.warehouse.panel_data import PANEL_FIRMS, build_panel_warehouse, load_panel_calls
 

@@ -17,8 +17,8 @@ from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.daemon import get_default_daemon_logger
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS
 from ftm_assets.defs.checks import TOPIC_QUALITY_KEY
-from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS
 from ftm_assets.defs.launch import register_firms
 from ftm_assets.defs.partitions import call_key
 from ftm_assets.sources.open import open_source

@@ -12,7 +12,8 @@ from ftm_assets.bench.bookkeeping import (
     main,
     run_quarter_bookkeeping,
 )
-from ftm_assets.defs.firm_assets import FIRM_ASSET_KEYS, FIRM_TOPICS, FirmReports
+from ftm_assets.defs.asset_keys import FIRM_ASSET_KEYS, FIRM_TOPICS
+from ftm_assets.defs.firm_assets import FirmReports
 from ftm_assets.defs.launch import execute_firm_run
 from ftm_assets.defs.partitions import call_key
 from ftm_assets_tests.defs.helpers import partition_status
